@@ -1,0 +1,24 @@
+"""The exceptions optrs raises. Each also inherits the builtin a NumPy or torch user would catch,
+so ``except ValueError`` and ``except optrs.OptrsError`` both work."""
+
+from __future__ import annotations
+
+
+class OptrsError(Exception):
+    """Base class of every error optrs raises on bad input."""
+
+
+class InvalidParamError(OptrsError, ValueError):
+    """A param, grad or state array that cannot be used as it is: wrong shape, not C-contiguous,
+    read-only, sharing memory with another written array, or the wrong number of them."""
+
+
+class ParamDTypeError(OptrsError, TypeError):
+    """Not a NumPy array, or not of the dtype it must have (float32 or float64, as its param)."""
+
+
+class InvalidHyperparameterError(OptrsError, ValueError):
+    """A hyperparameter outside its domain: NaN, inf, negative, betas outside [0, 1) ..."""
+
+
+__all__ = ["OptrsError", "InvalidParamError", "ParamDTypeError", "InvalidHyperparameterError"]

@@ -1,0 +1,95 @@
+//! The element types the update rules are generic over.
+//!
+//! Only the operations the rules need, each an exactly rounded IEEE operation, so that the
+//! scalar loop, every SIMD width and every thread count produce bit-identical results. There is
+//! deliberately no `mul_add`: a fused multiply-add rounds once instead of twice, which would make
+//! the result depend on whether the CPU (or the vector path) has FMA.
+
+use std::fmt::Debug;
+use std::ops::{Add, Div, Mul, Neg, Sub};
+
+pub trait Float:
+    Copy
+    + Send
+    + Sync
+    + Debug
+    + PartialOrd
+    + Add<Output = Self>
+    + Sub<Output = Self>
+    + Mul<Output = Self>
+    + Div<Output = Self>
+    + Neg<Output = Self>
+    + 'static
+{
+    const ZERO: Self;
+    const ONE: Self;
+    const NAN: Self;
+    /// NumPy's name for the type, used in error messages.
+    const NAME: &'static str;
+
+    /// Rounds a hyperparameter computed in double precision to this type, as torch does when it
+    /// passes a Python float to a kernel of this dtype.
+    fn from_f64(x: f64) -> Self;
+    fn to_f64(self) -> f64;
+    fn sqrt(self) -> Self;
+    fn abs(self) -> Self;
+    fn is_nan(self) -> bool;
+
+    /// `torch.maximum`: NaN in either operand gives NaN (unlike `f32::max`, which drops it).
+    #[inline(always)]
+    fn maximum(self, other: Self) -> Self {
+        if self.is_nan() || other.is_nan() {
+            Self::NAN
+        } else if self > other {
+            self
+        } else {
+            other
+        }
+    }
+
+    /// `torch.lerp(self, end, weight)` with torch's two-sided formula, which is exact at both ends.
+    #[inline(always)]
+    fn lerp(self, end: Self, weight: Self) -> Self {
+        let half = Self::from_f64(0.5);
+        if weight.abs() < half {
+            self + weight * (end - self)
+        } else {
+            end - (end - self) * (Self::ONE - weight)
+        }
+    }
+}
+
+macro_rules! impl_float {
+    ($t:ty, $name:literal) => {
+        impl Float for $t {
+            const ZERO: Self = 0.0;
+            const ONE: Self = 1.0;
+            const NAN: Self = <$t>::NAN;
+            const NAME: &'static str = $name;
+
+            #[inline(always)]
+            fn from_f64(x: f64) -> Self {
+                x as $t
+            }
+            #[inline(always)]
+            fn to_f64(self) -> f64 {
+                self as f64
+            }
+            #[inline(always)]
+            fn sqrt(self) -> Self {
+                <$t>::sqrt(self)
+            }
+            #[inline(always)]
+            fn abs(self) -> Self {
+                <$t>::abs(self)
+            }
+            #[inline(always)]
+            fn is_nan(self) -> bool {
+                <$t>::is_nan(self)
+            }
+        }
+    };
+}
+
+impl_float!(f32, "float32");
+impl_float!(f64, "float64");

@@ -1,0 +1,11 @@
+//! optrs-core: torch-identical optimizer update rules on plain slices, with run-time SIMD
+//! dispatch and a deterministic parallel driver. No Python here: the bindings live in `rust/py`.
+
+pub mod driver;
+mod float;
+pub mod pool;
+pub mod rules;
+pub mod simd;
+
+pub use float::Float;
+pub use rules::{HyperError, Rule, TensorMut, MAX_STATE};

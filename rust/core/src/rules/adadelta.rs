@@ -1,0 +1,88 @@
+//! Adadelta (`torch.optim.Adadelta`).
+
+use super::{closed_unit_interval, grad_sign, non_negative, HyperError, Rule, TensorMut};
+use crate::simd::{dispatch, Kernel};
+use crate::Float;
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Adadelta {
+    pub lr: f64,
+    pub rho: f64,
+    pub eps: f64,
+    pub weight_decay: f64,
+    pub maximize: bool,
+}
+
+impl Default for Adadelta {
+    /// torch's defaults.
+    fn default() -> Self {
+        Adadelta { lr: 1.0, rho: 0.9, eps: 1e-6, weight_decay: 0.0, maximize: false }
+    }
+}
+
+impl Rule for Adadelta {
+    fn state_names(&self) -> &'static [&'static str] {
+        &["square_avg", "acc_delta"]
+    }
+
+    fn validate(&self) -> Result<(), HyperError> {
+        non_negative("lr", self.lr)?;
+        closed_unit_interval("rho", self.rho)?;
+        non_negative("eps", self.eps)?;
+        non_negative("weight_decay", self.weight_decay)
+    }
+
+    fn update<T: Float>(&self, _step: u64, tensor: TensorMut<'_, T>) {
+        let kernel = AdadeltaKernel {
+            sign: grad_sign(self.maximize),
+            weight_decay: T::from_f64(self.weight_decay),
+            rho: T::from_f64(self.rho),
+            one_minus_rho: T::from_f64(1.0 - self.rho),
+            eps: T::from_f64(self.eps),
+            neg_lr: T::from_f64(-self.lr),
+            tensor,
+        };
+        match self.weight_decay != 0.0 {
+            false => dispatch(Flagged::<_, false>(kernel)),
+            true => dispatch(Flagged::<_, true>(kernel)),
+        }
+    }
+}
+
+struct AdadeltaKernel<'a, T> {
+    sign: T,
+    weight_decay: T,
+    rho: T,
+    one_minus_rho: T,
+    eps: T,
+    neg_lr: T,
+    tensor: TensorMut<'a, T>,
+}
+
+/// The kernel with its branch resolved at compile time, so the loop body is branch-free.
+struct Flagged<K, const DECAY: bool>(K);
+
+impl<T: Float, const DECAY: bool> Kernel for Flagged<AdadeltaKernel<'_, T>, DECAY> {
+    type Output = ();
+
+    #[inline(always)]
+    fn run(self) {
+        let k = self.0;
+        let TensorMut { param, grad, state: [square_avg, acc_delta, _] } = k.tensor;
+        let n = param.len();
+        let (grad, square_avg, acc_delta) = (&grad[..n], &mut square_avg[..n], &mut acc_delta[..n]);
+        for i in 0..n {
+            let p = param[i];
+            let mut g = grad[i] * k.sign;
+            if DECAY {
+                g = g + k.weight_decay * p;
+            }
+            let sq = square_avg[i] * k.rho + k.one_minus_rho * g * g;
+            square_avg[i] = sq;
+            let std = (sq + k.eps).sqrt();
+            let delta = (acc_delta[i] + k.eps).sqrt() / std * g;
+            acc_delta[i] = acc_delta[i] * k.rho + k.one_minus_rho * delta * delta;
+            param[i] = p + k.neg_lr * delta;
+        }
+    }
+}

@@ -1,0 +1,95 @@
+//! Adagrad with learning-rate decay (`torch.optim.Adagrad`).
+
+use super::{grad_sign, non_negative, HyperError, Rule, TensorMut};
+use crate::simd::{dispatch, Kernel};
+use crate::Float;
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Adagrad {
+    pub lr: f64,
+    pub lr_decay: f64,
+    pub weight_decay: f64,
+    pub initial_accumulator_value: f64,
+    pub eps: f64,
+    pub maximize: bool,
+}
+
+impl Default for Adagrad {
+    /// torch's defaults.
+    fn default() -> Self {
+        Adagrad {
+            lr: 1e-2,
+            lr_decay: 0.0,
+            weight_decay: 0.0,
+            initial_accumulator_value: 0.0,
+            eps: 1e-10,
+            maximize: false,
+        }
+    }
+}
+
+impl Rule for Adagrad {
+    fn state_names(&self) -> &'static [&'static str] {
+        &["sum"]
+    }
+
+    fn initial_state(&self, _slot: usize) -> f64 {
+        self.initial_accumulator_value
+    }
+
+    fn validate(&self) -> Result<(), HyperError> {
+        non_negative("lr", self.lr)?;
+        non_negative("lr_decay", self.lr_decay)?;
+        non_negative("weight_decay", self.weight_decay)?;
+        non_negative("initial_accumulator_value", self.initial_accumulator_value)?;
+        non_negative("eps", self.eps)
+    }
+
+    fn update<T: Float>(&self, step: u64, tensor: TensorMut<'_, T>) {
+        let clr = self.lr / (1.0 + (step as f64 - 1.0) * self.lr_decay);
+        let kernel = AdagradKernel {
+            sign: grad_sign(self.maximize),
+            weight_decay: T::from_f64(self.weight_decay),
+            eps: T::from_f64(self.eps),
+            neg_clr: T::from_f64(-clr),
+            tensor,
+        };
+        match self.weight_decay != 0.0 {
+            false => dispatch(Flagged::<_, false>(kernel)),
+            true => dispatch(Flagged::<_, true>(kernel)),
+        }
+    }
+}
+
+struct AdagradKernel<'a, T> {
+    sign: T,
+    weight_decay: T,
+    eps: T,
+    neg_clr: T,
+    tensor: TensorMut<'a, T>,
+}
+
+/// The kernel with its branch resolved at compile time, so the loop body is branch-free.
+struct Flagged<K, const DECAY: bool>(K);
+
+impl<T: Float, const DECAY: bool> Kernel for Flagged<AdagradKernel<'_, T>, DECAY> {
+    type Output = ();
+
+    #[inline(always)]
+    fn run(self) {
+        let k = self.0;
+        let TensorMut { param, grad, state: [sum, _, _] } = k.tensor;
+        let n = param.len();
+        let (grad, sum) = (&grad[..n], &mut sum[..n]);
+        for i in 0..n {
+            let p = param[i];
+            let mut g = grad[i] * k.sign;
+            if DECAY {
+                g = g + k.weight_decay * p;
+            }
+            let s = sum[i] + g * g;
+            sum[i] = s;
+            param[i] = p + k.neg_clr * g / (s.sqrt() + k.eps);
+        }
+    }
+}

@@ -1,0 +1,153 @@
+//! Update rules: one file per optimizer, each the single source of truth for its arithmetic.
+//!
+//! A rule is its hyperparameters (one value per param group). It names the per-element state
+//! buffers it keeps and updates one tensor, or any contiguous piece of one, in place. Rules are
+//! element-wise, so the driver may split a tensor anywhere without changing a single bit.
+
+mod adadelta;
+mod adagrad;
+mod adam;
+mod rmsprop;
+mod sgd;
+
+pub use adadelta::Adadelta;
+pub use adagrad::Adagrad;
+pub use adam::Adam;
+pub use rmsprop::RMSprop;
+pub use sgd::Sgd;
+
+use crate::Float;
+use std::fmt;
+
+/// The most per-element state buffers any rule keeps.
+pub const MAX_STATE: usize = 3;
+
+/// One tensor (or a contiguous piece of one): its param, grad and state buffers, all the same
+/// length. Slots a rule does not use are empty.
+pub struct TensorMut<'a, T> {
+    pub param: &'a mut [T],
+    pub grad: &'a [T],
+    pub state: [&'a mut [T]; MAX_STATE],
+}
+
+impl<'a, T> TensorMut<'a, T> {
+    /// Checks that every non-empty slot has the param's length; the kernels rely on it.
+    pub fn new(param: &'a mut [T], grad: &'a [T], state: [&'a mut [T]; MAX_STATE]) -> Self {
+        let n = param.len();
+        assert_eq!(grad.len(), n, "grad length differs from param length");
+        for s in &state {
+            assert!(s.is_empty() || s.len() == n, "state length differs from param length");
+        }
+        TensorMut { param, grad, state }
+    }
+
+    pub fn len(&self) -> usize {
+        self.param.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.param.is_empty()
+    }
+
+    /// Splits into elements `[0, mid)` and `[mid, len)`.
+    pub fn split_at(self, mid: usize) -> (Self, Self) {
+        let (p0, p1) = self.param.split_at_mut(mid);
+        let (g0, g1) = self.grad.split_at(mid);
+        let [s0, s1, s2] = self.state;
+        let (a0, a1) = split_slot(s0, mid);
+        let (b0, b1) = split_slot(s1, mid);
+        let (c0, c1) = split_slot(s2, mid);
+        (
+            TensorMut { param: p0, grad: g0, state: [a0, b0, c0] },
+            TensorMut { param: p1, grad: g1, state: [a1, b1, c1] },
+        )
+    }
+}
+
+fn split_slot<T>(slot: &mut [T], mid: usize) -> (&mut [T], &mut [T]) {
+    if slot.is_empty() {
+        (&mut [], &mut [])
+    } else {
+        slot.split_at_mut(mid)
+    }
+}
+
+/// An optimizer's update rule, holding one param group's hyperparameters.
+pub trait Rule: Copy + Send + Sync + 'static {
+    /// Names of the per-element state buffers these hyperparameters need, in slot order, with
+    /// torch's names (they are the keys of `optimizer.state[p]`).
+    fn state_names(&self) -> &'static [&'static str];
+
+    /// The value every element of state slot `slot` starts at.
+    fn initial_state(&self, _slot: usize) -> f64 {
+        0.0
+    }
+
+    /// Checks the hyperparameters, as torch's constructor does (and also rejects NaN and inf).
+    fn validate(&self) -> Result<(), HyperError>;
+
+    /// Updates one tensor, or a contiguous piece of one, in place. `step` counts the steps this
+    /// tensor has taken, this one included (1 on its first).
+    fn update<T: Float>(&self, step: u64, tensor: TensorMut<'_, T>);
+}
+
+/// A hyperparameter outside its domain.
+#[derive(Clone, Debug, PartialEq)]
+pub struct HyperError {
+    pub name: &'static str,
+    pub value: f64,
+    pub requirement: &'static str,
+}
+
+impl fmt::Display for HyperError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "invalid {}={}: {}", self.name, self.value, self.requirement)
+    }
+}
+
+impl std::error::Error for HyperError {}
+
+/// `value` must be finite and >= 0.
+pub(crate) fn non_negative(name: &'static str, value: f64) -> Result<(), HyperError> {
+    if value.is_finite() && value >= 0.0 {
+        Ok(())
+    } else {
+        Err(HyperError { name, value, requirement: "must be a finite number >= 0" })
+    }
+}
+
+/// `value` must lie in [0, 1).
+pub(crate) fn unit_interval(name: &'static str, value: f64) -> Result<(), HyperError> {
+    if (0.0..1.0).contains(&value) {
+        Ok(())
+    } else {
+        Err(HyperError { name, value, requirement: "must be in [0, 1)" })
+    }
+}
+
+/// `value` must lie in [0, 1].
+pub(crate) fn closed_unit_interval(name: &'static str, value: f64) -> Result<(), HyperError> {
+    if (0.0..=1.0).contains(&value) {
+        Ok(())
+    } else {
+        Err(HyperError { name, value, requirement: "must be in [0, 1]" })
+    }
+}
+
+/// `value` must be finite.
+pub(crate) fn finite(name: &'static str, value: f64) -> Result<(), HyperError> {
+    if value.is_finite() {
+        Ok(())
+    } else {
+        Err(HyperError { name, value, requirement: "must be a finite number" })
+    }
+}
+
+/// `-1` for `maximize` (ascend the objective), else `1`; multiplying by it is exact.
+pub(crate) fn grad_sign<T: Float>(maximize: bool) -> T {
+    if maximize {
+        -T::ONE
+    } else {
+        T::ONE
+    }
+}

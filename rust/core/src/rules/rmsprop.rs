@@ -1,0 +1,125 @@
+//! RMSprop, optionally centered and with momentum (`torch.optim.RMSprop`).
+
+use super::{grad_sign, non_negative, HyperError, Rule, TensorMut};
+use crate::simd::{dispatch, Kernel};
+use crate::Float;
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RMSprop {
+    pub lr: f64,
+    pub alpha: f64,
+    pub eps: f64,
+    pub weight_decay: f64,
+    pub momentum: f64,
+    pub centered: bool,
+    pub maximize: bool,
+}
+
+impl Default for RMSprop {
+    /// torch's defaults.
+    fn default() -> Self {
+        RMSprop { lr: 1e-2, alpha: 0.99, eps: 1e-8, weight_decay: 0.0, momentum: 0.0, centered: false, maximize: false }
+    }
+}
+
+impl Rule for RMSprop {
+    /// torch's order: the momentum buffer before the gradient average.
+    fn state_names(&self) -> &'static [&'static str] {
+        match (self.momentum > 0.0, self.centered) {
+            (false, false) => &["square_avg"],
+            (true, false) => &["square_avg", "momentum_buffer"],
+            (false, true) => &["square_avg", "grad_avg"],
+            (true, true) => &["square_avg", "momentum_buffer", "grad_avg"],
+        }
+    }
+
+    fn validate(&self) -> Result<(), HyperError> {
+        non_negative("lr", self.lr)?;
+        non_negative("eps", self.eps)?;
+        non_negative("momentum", self.momentum)?;
+        non_negative("weight_decay", self.weight_decay)?;
+        non_negative("alpha", self.alpha)
+    }
+
+    fn update<T: Float>(&self, _step: u64, tensor: TensorMut<'_, T>) {
+        let TensorMut { param, grad, state: [square_avg, second, third] } = tensor;
+        // Move the optional buffers into fixed slots: [square_avg, momentum_buffer, grad_avg].
+        let (momentum_buffer, grad_avg) = match (self.momentum > 0.0, self.centered) {
+            (false, true) => (third, second),
+            _ => (second, third),
+        };
+        let kernel = RMSpropKernel {
+            sign: grad_sign(self.maximize),
+            weight_decay: T::from_f64(self.weight_decay),
+            alpha: T::from_f64(self.alpha),
+            one_minus_alpha: T::from_f64(1.0 - self.alpha),
+            eps: T::from_f64(self.eps),
+            momentum: T::from_f64(self.momentum),
+            neg_lr: T::from_f64(-self.lr),
+            tensor: TensorMut { param, grad, state: [square_avg, momentum_buffer, grad_avg] },
+        };
+        match (self.momentum > 0.0, self.centered, self.weight_decay != 0.0) {
+            (false, false, false) => dispatch(Flagged::<_, false, false, false>(kernel)),
+            (false, false, true) => dispatch(Flagged::<_, false, false, true>(kernel)),
+            (false, true, false) => dispatch(Flagged::<_, false, true, false>(kernel)),
+            (false, true, true) => dispatch(Flagged::<_, false, true, true>(kernel)),
+            (true, false, false) => dispatch(Flagged::<_, true, false, false>(kernel)),
+            (true, false, true) => dispatch(Flagged::<_, true, false, true>(kernel)),
+            (true, true, false) => dispatch(Flagged::<_, true, true, false>(kernel)),
+            (true, true, true) => dispatch(Flagged::<_, true, true, true>(kernel)),
+        }
+    }
+}
+
+struct RMSpropKernel<'a, T> {
+    sign: T,
+    weight_decay: T,
+    alpha: T,
+    one_minus_alpha: T,
+    eps: T,
+    momentum: T,
+    neg_lr: T,
+    tensor: TensorMut<'a, T>,
+}
+
+/// The kernel with its branches resolved at compile time, so each loop body is branch-free.
+struct Flagged<K, const MOMENTUM: bool, const CENTERED: bool, const DECAY: bool>(K);
+
+impl<T: Float, const MOMENTUM: bool, const CENTERED: bool, const DECAY: bool> Kernel
+    for Flagged<RMSpropKernel<'_, T>, MOMENTUM, CENTERED, DECAY>
+{
+    type Output = ();
+
+    #[inline(always)]
+    fn run(self) {
+        let k = self.0;
+        let TensorMut { param, grad, state: [square_avg, momentum_buffer, grad_avg] } = k.tensor;
+        let n = param.len();
+        let (grad, square_avg) = (&grad[..n], &mut square_avg[..n]);
+        let momentum_buffer = if MOMENTUM { &mut momentum_buffer[..n] } else { momentum_buffer };
+        let grad_avg = if CENTERED { &mut grad_avg[..n] } else { grad_avg };
+        for i in 0..n {
+            let p = param[i];
+            let mut g = grad[i] * k.sign;
+            if DECAY {
+                g = g + k.weight_decay * p;
+            }
+            let sq = square_avg[i] * k.alpha + k.one_minus_alpha * g * g;
+            square_avg[i] = sq;
+            let avg = if CENTERED {
+                let ga = grad_avg[i].lerp(g, k.one_minus_alpha);
+                grad_avg[i] = ga;
+                (sq + -T::ONE * ga * ga).sqrt()
+            } else {
+                sq.sqrt()
+            } + k.eps;
+            param[i] = if MOMENTUM {
+                let b = momentum_buffer[i] * k.momentum + g / avg;
+                momentum_buffer[i] = b;
+                p + k.neg_lr * b
+            } else {
+                p + k.neg_lr * g / avg
+            };
+        }
+    }
+}

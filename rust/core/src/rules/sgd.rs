@@ -1,0 +1,124 @@
+//! Stochastic gradient descent with momentum, dampening and Nesterov (`torch.optim.SGD`).
+
+use super::{finite, grad_sign, non_negative, HyperError, Rule, TensorMut};
+use crate::simd::{dispatch, Kernel};
+use crate::Float;
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Sgd {
+    pub lr: f64,
+    pub momentum: f64,
+    pub dampening: f64,
+    pub weight_decay: f64,
+    pub nesterov: bool,
+    pub maximize: bool,
+}
+
+impl Default for Sgd {
+    /// torch's defaults.
+    fn default() -> Self {
+        Sgd { lr: 1e-3, momentum: 0.0, dampening: 0.0, weight_decay: 0.0, nesterov: false, maximize: false }
+    }
+}
+
+impl Rule for Sgd {
+    fn state_names(&self) -> &'static [&'static str] {
+        if self.momentum != 0.0 {
+            &["momentum_buffer"]
+        } else {
+            &[]
+        }
+    }
+
+    fn validate(&self) -> Result<(), HyperError> {
+        non_negative("lr", self.lr)?;
+        non_negative("momentum", self.momentum)?;
+        finite("dampening", self.dampening)?;
+        non_negative("weight_decay", self.weight_decay)?;
+        if self.nesterov && (self.momentum <= 0.0 || self.dampening != 0.0) {
+            return Err(HyperError {
+                name: "nesterov",
+                value: 1.0,
+                requirement: "Nesterov momentum requires a momentum > 0 and zero dampening",
+            });
+        }
+        Ok(())
+    }
+
+    fn update<T: Float>(&self, step: u64, tensor: TensorMut<'_, T>) {
+        let kernel = SgdKernel {
+            sign: grad_sign(self.maximize),
+            weight_decay: T::from_f64(self.weight_decay),
+            momentum: T::from_f64(self.momentum),
+            one_minus_dampening: T::from_f64(1.0 - self.dampening),
+            neg_lr: T::from_f64(-self.lr),
+            tensor,
+        };
+        let decay = self.weight_decay != 0.0;
+        if self.momentum == 0.0 {
+            return match decay {
+                false => dispatch(kernel.flags::<false, false, false, false>()),
+                true => dispatch(kernel.flags::<false, false, false, true>()),
+            };
+        }
+        // torch starts the momentum buffer as a copy of the first gradient.
+        match (step == 1, self.nesterov, decay) {
+            (false, false, false) => dispatch(kernel.flags::<true, false, false, false>()),
+            (false, false, true) => dispatch(kernel.flags::<true, false, false, true>()),
+            (false, true, false) => dispatch(kernel.flags::<true, false, true, false>()),
+            (false, true, true) => dispatch(kernel.flags::<true, false, true, true>()),
+            (true, false, false) => dispatch(kernel.flags::<true, true, false, false>()),
+            (true, false, true) => dispatch(kernel.flags::<true, true, false, true>()),
+            (true, true, false) => dispatch(kernel.flags::<true, true, true, false>()),
+            (true, true, true) => dispatch(kernel.flags::<true, true, true, true>()),
+        }
+    }
+}
+
+struct SgdKernel<'a, T> {
+    sign: T,
+    weight_decay: T,
+    momentum: T,
+    one_minus_dampening: T,
+    neg_lr: T,
+    tensor: TensorMut<'a, T>,
+}
+
+impl<'a, T> SgdKernel<'a, T> {
+    fn flags<const MOMENTUM: bool, const FIRST: bool, const NESTEROV: bool, const DECAY: bool>(
+        self,
+    ) -> Flagged<Self, MOMENTUM, FIRST, NESTEROV, DECAY> {
+        Flagged(self)
+    }
+}
+
+/// The kernel with its branches resolved at compile time, so each loop body is branch-free.
+struct Flagged<K, const MOMENTUM: bool, const FIRST: bool, const NESTEROV: bool, const DECAY: bool>(K);
+
+impl<T: Float, const MOMENTUM: bool, const FIRST: bool, const NESTEROV: bool, const DECAY: bool> Kernel
+    for Flagged<SgdKernel<'_, T>, MOMENTUM, FIRST, NESTEROV, DECAY>
+{
+    type Output = ();
+
+    #[inline(always)]
+    fn run(self) {
+        let k = self.0;
+        let TensorMut { param, grad, state: [buffer, _, _] } = k.tensor;
+        let n = param.len();
+        let grad = &grad[..n];
+        let buffer = if MOMENTUM { &mut buffer[..n] } else { buffer };
+        for i in 0..n {
+            let p = param[i];
+            let mut g = grad[i] * k.sign;
+            if DECAY {
+                g = g + k.weight_decay * p;
+            }
+            if MOMENTUM {
+                let b = if FIRST { g } else { buffer[i] * k.momentum + k.one_minus_dampening * g };
+                buffer[i] = b;
+                g = if NESTEROV { g + k.momentum * b } else { b };
+            }
+            param[i] = p + k.neg_lr * g;
+        }
+    }
+}

@@ -1,0 +1,506 @@
+//! The state an optimizer keeps on the Rust side between steps, and the one call per step.
+//!
+//! An `Engine` holds, for every param, a reference to its array, its data pointer and the
+//! pointers of its state buffers and step counter, all checked once when the param group is
+//! added. A step then only checks the grads and the group hyperparameters, all of them before
+//! any array is touched, and runs every tensor's update in one GIL-free call into the core.
+
+use crate::arrays::{check_array, is_writeable, shape_str, Access, ArrayInfo, DType, DataPtr};
+use crate::errors::{invalid_hyperparameter, invalid_param, param_dtype};
+use numpy::{PyUntypedArray, PyUntypedArrayMethods};
+use optrs_core::driver::{run, Work};
+use optrs_core::{Float, Rule, TensorMut, MAX_STATE};
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList};
+use std::marker::PhantomData;
+
+/// A rule whose hyperparameters can be read from a torch-style param group dict.
+pub trait FromGroup: Rule + Sized {
+    fn from_group(group: &Bound<'_, PyDict>) -> PyResult<Self>;
+}
+
+/// Reads `group[key]` as a float.
+pub fn get_f64(group: &Bound<'_, PyDict>, key: &str) -> PyResult<f64> {
+    let value = required(group, key)?;
+    value.extract::<f64>().map_err(|_| {
+        invalid_hyperparameter(format!("'{key}' must be a number, got {}", value.repr().map(|r| r.to_string()).unwrap_or_default()))
+    })
+}
+
+/// Reads `group[key]` as a bool.
+pub fn get_bool(group: &Bound<'_, PyDict>, key: &str) -> PyResult<bool> {
+    let value = required(group, key)?;
+    value.is_truthy()
+}
+
+/// Reads `group[key]` as a pair of floats, such as `betas`.
+pub fn get_pair(group: &Bound<'_, PyDict>, key: &str) -> PyResult<(f64, f64)> {
+    let value = required(group, key)?;
+    value.extract::<(f64, f64)>().map_err(|_| {
+        invalid_hyperparameter(format!(
+            "'{key}' must be a pair of numbers, got {}",
+            value.repr().map(|r| r.to_string()).unwrap_or_default()
+        ))
+    })
+}
+
+fn required<'py>(group: &Bound<'py, PyDict>, key: &str) -> PyResult<Bound<'py, PyAny>> {
+    group
+        .get_item(key)?
+        .ok_or_else(|| invalid_hyperparameter(format!("the param group has no '{key}'")))
+}
+
+/// One param and everything the step writes for it.
+struct Slot {
+    param: Py<PyUntypedArray>,
+    dtype: DType,
+    data: DataPtr,
+    len: usize,
+    /// State buffers in the rule's slot order; unused slots are null and never read.
+    state: [DataPtr; MAX_STATE],
+    step: DataPtr,
+    /// Keeps the state and step arrays alive as long as the pointers above are used.
+    _owners: Vec<Py<PyAny>>,
+    label: String,
+}
+
+struct Group {
+    slots: std::ops::Range<usize>,
+    state_names: &'static [&'static str],
+}
+
+/// A byte range written by a step, and who owns it (for error messages).
+struct Written {
+    start: usize,
+    end: usize,
+    owner: String,
+}
+
+pub struct Engine<R> {
+    slots: Vec<Slot>,
+    groups: Vec<Group>,
+    /// Every written byte range, sorted by start and pairwise disjoint.
+    written: Vec<Written>,
+    rule: PhantomData<R>,
+}
+
+impl<R: FromGroup> Default for Engine<R> {
+    fn default() -> Self {
+        Engine { slots: Vec::new(), groups: Vec::new(), written: Vec::new(), rule: PhantomData }
+    }
+}
+
+/// Reads and validates a group's hyperparameters.
+pub fn group_rule<R: FromGroup>(group: &Bound<'_, PyAny>, label: &str) -> PyResult<R> {
+    let dict = group.cast::<PyDict>().map_err(|_| param_dtype(format!("{label} must be a dict")))?;
+    let rule = R::from_group(dict).map_err(|e| invalid_hyperparameter(format!("{label}: {}", e.value(group.py()))))?;
+    rule.validate().map_err(|e| invalid_hyperparameter(format!("{label}: {e}")))?;
+    Ok(rule)
+}
+
+/// The state buffers a group with these hyperparameters needs: names and initial values.
+pub fn state_spec<R: FromGroup>(group: &Bound<'_, PyAny>) -> PyResult<Vec<(&'static str, f64)>> {
+    let rule: R = group_rule(group, "param group")?;
+    Ok(rule.state_names().iter().enumerate().map(|(slot, &name)| (name, rule.initial_state(slot))).collect())
+}
+
+impl<R: FromGroup> Engine<R> {
+    /// Registers a param group: `params[i]` with its state arrays `states[i]` (in the order of
+    /// `state_spec`) and its step counter `steps[i]` (a float64 array of one element).
+    /// `prefix` names the params in errors, e.g. "param_groups[1]['params']".
+    pub fn add_group(
+        &mut self,
+        group: &Bound<'_, PyAny>,
+        params: &Bound<'_, PyAny>,
+        states: &Bound<'_, PyAny>,
+        steps: &Bound<'_, PyAny>,
+        prefix: &str,
+    ) -> PyResult<()> {
+        let group_label = format!("param_groups[{}]", self.groups.len());
+        let rule: R = group_rule(group, &group_label)?;
+        let names = rule.state_names();
+        let params: Vec<Bound<'_, PyAny>> = params.try_iter()?.collect::<PyResult<_>>()?;
+        let states: Vec<Bound<'_, PyAny>> = states.try_iter()?.collect::<PyResult<_>>()?;
+        let steps: Vec<Bound<'_, PyAny>> = steps.try_iter()?.collect::<PyResult<_>>()?;
+        if states.len() != params.len() || steps.len() != params.len() {
+            return Err(invalid_param(format!(
+                "{prefix}: got {} params, {} state lists and {} step counters; pass one of each per param",
+                params.len(),
+                states.len(),
+                steps.len()
+            )));
+        }
+        let mut slots = Vec::with_capacity(params.len());
+        for (i, ((param, state), step)) in params.iter().zip(&states).zip(&steps).enumerate() {
+            let label = format!("{prefix}[{i}]");
+            let info = check_array(param, &label, Access::Write)?;
+            let state: Vec<Bound<'_, PyAny>> = state.try_iter()?.collect::<PyResult<_>>()?;
+            if state.len() != names.len() {
+                return Err(invalid_param(format!(
+                    "{label}: got {} state buffers, the rule keeps {} ({})",
+                    state.len(),
+                    names.len(),
+                    names.join(", ")
+                )));
+            }
+            let mut state_ptrs = [DataPtr(std::ptr::null_mut()); MAX_STATE];
+            let mut owners = Vec::with_capacity(names.len() + 1);
+            for ((buffer, name), ptr) in state.iter().zip(names).zip(&mut state_ptrs) {
+                let buffer_info = check_array(buffer, &format!("{label}'s state '{name}'"), Access::Write)?;
+                check_same_layout(&info, &buffer_info, &format!("{label}'s state '{name}'"))?;
+                *ptr = buffer_info.data;
+                owners.push(buffer.clone().unbind());
+            }
+            let step_info = check_array(step, &format!("{label}'s step counter"), Access::Write)?;
+            if step_info.dtype != DType::F64 || step_info.len != 1 {
+                return Err(invalid_param(format!("{label}'s step counter must be a float64 array of one element")));
+            }
+            owners.push(step.clone().unbind());
+            slots.push(Slot {
+                param: info.array.clone().unbind(),
+                dtype: info.dtype,
+                data: info.data,
+                len: info.len,
+                state: state_ptrs,
+                step: step_info.data,
+                _owners: owners,
+                label,
+            });
+        }
+        let start = self.slots.len();
+        let mut all: Vec<&Slot> = self.slots.iter().collect();
+        all.extend(&slots);
+        self.written = written_ranges(&all, |slot| names_of(&self.groups, slot, start, names))?;
+        self.slots.extend(slots);
+        self.groups.push(Group { slots: start..self.slots.len(), state_names: names });
+        Ok(())
+    }
+
+    /// Points the engine at new param arrays (after `Parameter.data` was replaced). Each must
+    /// have the dtype and size of the one it replaces, since the state buffers are kept.
+    pub fn refresh(&mut self, params: &Bound<'_, PyAny>) -> PyResult<()> {
+        let params: Vec<Bound<'_, PyAny>> = params.try_iter()?.collect::<PyResult<_>>()?;
+        if params.len() != self.slots.len() {
+            return Err(invalid_param(format!(
+                "got {} params, the optimizer has {}; add params with add_param_group",
+                params.len(),
+                self.slots.len()
+            )));
+        }
+        let mut replaced = Vec::new();
+        for (index, (param, slot)) in params.iter().zip(&self.slots).enumerate() {
+            if param.is(slot.param.bind(param.py())) {
+                continue;
+            }
+            let info = check_array(param, &slot.label, Access::Write)?;
+            if info.dtype != slot.dtype || info.len != slot.len {
+                return Err(invalid_param(format!(
+                    "{} was replaced by an array of {} {} elements, but its state holds {} {} elements; \
+                     create a new optimizer for params that change size or dtype",
+                    slot.label,
+                    info.len,
+                    info.dtype.name(),
+                    slot.len,
+                    slot.dtype.name()
+                )));
+            }
+            replaced.push((index, info));
+        }
+        if replaced.is_empty() {
+            return Ok(());
+        }
+        let old: Vec<(Py<PyUntypedArray>, DataPtr)> =
+            replaced.iter().map(|(i, _)| (self.slots[*i].param.clone_ref(params[0].py()), self.slots[*i].data)).collect();
+        for (index, info) in &replaced {
+            self.slots[*index].param = info.array.clone().unbind();
+            self.slots[*index].data = info.data;
+        }
+        let all: Vec<&Slot> = self.slots.iter().collect();
+        match written_ranges(&all, |slot| group_names(&self.groups, slot)) {
+            Ok(written) => {
+                self.written = written;
+                Ok(())
+            }
+            Err(err) => {
+                for ((index, _), (param, data)) in replaced.iter().zip(old) {
+                    self.slots[*index].param = param;
+                    self.slots[*index].data = data;
+                }
+                Err(err)
+            }
+        }
+    }
+
+    /// One optimizer step: `grads` has one entry per param in group order (None skips that
+    /// param, as in torch); `groups` are the current param group dicts.
+    pub fn step(&mut self, py: Python<'_>, grads: &Bound<'_, PyAny>, groups: &Bound<'_, PyList>) -> PyResult<()> {
+        if groups.len() != self.groups.len() {
+            return Err(invalid_param(format!(
+                "the optimizer has {} param groups registered but param_groups has {}; add groups with add_param_group",
+                self.groups.len(),
+                groups.len()
+            )));
+        }
+        let mut rules = Vec::with_capacity(self.groups.len());
+        for (index, (dict, group)) in groups.iter().zip(&self.groups).enumerate() {
+            let label = format!("param_groups[{index}]");
+            let rule: R = group_rule(&dict, &label)?;
+            if rule.state_names() != group.state_names {
+                return Err(invalid_hyperparameter(format!(
+                    "{label}: its options now need the state buffers ({}) instead of ({}); \
+                     options that change the optimizer's state (amsgrad, momentum, centered) cannot change \
+                     after construction, create a new optimizer instead",
+                    rule.state_names().join(", "),
+                    group.state_names.join(", ")
+                )));
+            }
+            rules.push(rule);
+        }
+        let grads: Vec<Bound<'_, PyAny>> = grads.try_iter()?.collect::<PyResult<_>>()?;
+        if grads.len() != self.slots.len() {
+            return Err(invalid_param(format!(
+                "step() got {} grads for {} params; pass one grad (or None) per param, in param group order",
+                grads.len(),
+                self.slots.len()
+            )));
+        }
+        let mut active = Vec::with_capacity(grads.len());
+        for (group, rule) in self.groups.iter().zip(&rules) {
+            for index in group.slots.clone() {
+                let grad = &grads[index];
+                if grad.is_none() {
+                    continue;
+                }
+                let grad_info = self.check_grad(grad, index)?;
+                active.push((index, *rule, grad_info.data));
+            }
+        }
+        // Every check passed: from here on nothing fails, so no array is left half-updated.
+        let mut work32 = Vec::new();
+        let mut work64 = Vec::new();
+        for (index, rule, grad) in active {
+            let slot = &self.slots[index];
+            // SAFETY: `step` points at the one float64 element of a writeable array this engine
+            // keeps alive; the GIL is held, and no other written range overlaps it.
+            let step = unsafe {
+                let counter = slot.step.0 as *mut f64;
+                *counter += 1.0;
+                *counter as u64
+            };
+            if slot.len == 0 {
+                continue;
+            }
+            match slot.dtype {
+                DType::F32 => work32.push(Work { rule, step, tensor: tensor_of::<f32>(slot, grad) }),
+                DType::F64 => work64.push(Work { rule, step, tensor: tensor_of::<f64>(slot, grad) }),
+            }
+        }
+        py.detach(move || {
+            run(work32);
+            run(work64);
+        });
+        Ok(())
+    }
+
+    fn check_grad<'py>(&self, grad: &Bound<'py, PyAny>, index: usize) -> PyResult<ArrayInfo<'py>> {
+        let slot = &self.slots[index];
+        let what = format!("grad of {}", slot.label);
+        let info = check_array(grad, &what, Access::Read)?;
+        let param = slot.param.bind(grad.py());
+        if info.dtype != slot.dtype {
+            return Err(param_dtype(format!(
+                "{what} has dtype {} but the param is {}; pass a {} grad (g.astype(np.{}))",
+                info.dtype.name(),
+                slot.dtype.name(),
+                slot.dtype.name(),
+                slot.dtype.name()
+            )));
+        }
+        if info.array.shape() != param.shape() {
+            return Err(invalid_param(format!(
+                "{what} has shape {} but the param has shape {}",
+                shape_str(info.array.shape()),
+                shape_str(param.shape())
+            )));
+        }
+        if !is_writeable(param) {
+            return Err(invalid_param(format!(
+                "{} became read-only; the optimizer updates it in place, so make it writeable again",
+                slot.label
+            )));
+        }
+        let (start, end) = info.byte_range();
+        if let Some(owner) = overlapping(&self.written, start, end) {
+            return Err(invalid_param(format!(
+                "{what} shares memory with {owner}, which the step writes; pass a separate grad array (a copy)"
+            )));
+        }
+        Ok(info)
+    }
+}
+
+/// The slices of one param's update.
+fn tensor_of<'a, T: Float>(slot: &Slot, grad: DataPtr) -> TensorMut<'a, T> {
+    let len = slot.len;
+    // SAFETY: every pointer belongs to a C-contiguous, aligned array of `len` elements of type T
+    // (checked by `check_array` and the dtype/size comparisons) that the engine or the caller's
+    // grad list keeps alive for the whole step. The written ranges (param, state, step) are
+    // pairwise disjoint and no grad overlaps them (`written_ranges`, `check_grad`), so these
+    // `&mut` slices alias nothing. Python code may not touch the arrays meanwhile: the step's
+    // caller holds the engine mutably, and other threads writing an optimizer's params during
+    // its step is a data race the API documents as forbidden, as in torch.
+    unsafe {
+        let param = std::slice::from_raw_parts_mut(slot.data.0 as *mut T, len);
+        let grad = std::slice::from_raw_parts(grad.0 as *const T, len);
+        let state = slot
+            .state
+            .map(|ptr| if ptr.0.is_null() { &mut [][..] } else { std::slice::from_raw_parts_mut(ptr.0 as *mut T, len) });
+        TensorMut::new(param, grad, state)
+    }
+}
+
+fn check_same_layout(param: &ArrayInfo<'_>, buffer: &ArrayInfo<'_>, what: &str) -> PyResult<()> {
+    if buffer.dtype != param.dtype {
+        return Err(param_dtype(format!(
+            "{what} has dtype {} but its param is {}",
+            buffer.dtype.name(),
+            param.dtype.name()
+        )));
+    }
+    if buffer.array.shape() != param.array.shape() {
+        return Err(invalid_param(format!(
+            "{what} has shape {} but its param has shape {}",
+            shape_str(buffer.array.shape()),
+            shape_str(param.array.shape())
+        )));
+    }
+    Ok(())
+}
+
+fn group_names(groups: &[Group], slot: usize) -> &'static [&'static str] {
+    groups.iter().find(|g| g.slots.contains(&slot)).map_or(&[], |g| g.state_names)
+}
+
+/// State names of `slot`: from its registered group, or `pending` for slots being added.
+fn names_of(groups: &[Group], slot: usize, first_pending: usize, pending: &'static [&'static str]) -> &'static [&'static str] {
+    if slot >= first_pending {
+        pending
+    } else {
+        group_names(groups, slot)
+    }
+}
+
+/// Collects the byte ranges the step writes, sorted, and fails if any two overlap.
+fn written_ranges(slots: &[&Slot], names: impl Fn(usize) -> &'static [&'static str]) -> PyResult<Vec<Written>> {
+    let mut ranges: Vec<(usize, usize, usize, Option<usize>)> = Vec::new();
+    for (index, slot) in slots.iter().enumerate() {
+        let bytes = slot.len * slot.dtype.size();
+        ranges.push((slot.data.0 as usize, bytes, index, None));
+        for (k, ptr) in slot.state.iter().enumerate().filter(|(_, p)| !p.0.is_null()) {
+            ranges.push((ptr.0 as usize, bytes, index, Some(k)));
+        }
+        ranges.push((slot.step.0 as usize, 8, index, Some(MAX_STATE)));
+    }
+    ranges.retain(|r| r.1 > 0);
+    ranges.sort_unstable_by_key(|r| r.0);
+    let describe = |(_, _, index, kind): (usize, usize, usize, Option<usize>)| -> String {
+        let label = &slots[index].label;
+        match kind {
+            None => label.clone(),
+            Some(MAX_STATE) => format!("{label}'s step counter"),
+            Some(k) => format!("{label}'s state '{}'", names(index).get(k).copied().unwrap_or("?")),
+        }
+    };
+    let mut written: Vec<Written> = Vec::with_capacity(ranges.len());
+    let mut furthest: Option<(usize, (usize, usize, usize, Option<usize>))> = None;
+    for range in ranges {
+        let (start, bytes, _, _) = range;
+        if let Some((end, previous)) = furthest {
+            if start < end {
+                return Err(invalid_param(format!(
+                    "{} shares memory with {}; every param needs its own memory (a param listed twice, \
+                     or views of one array, cannot be optimized together)",
+                    describe(range),
+                    describe(previous)
+                )));
+            }
+        }
+        furthest = Some((start + bytes, range));
+        written.push(Written { start, end: start + bytes, owner: describe(range) });
+    }
+    Ok(written)
+}
+
+/// The owner of a written range that overlaps [start, end), if any.
+fn overlapping(written: &[Written], start: usize, end: usize) -> Option<&str> {
+    if start == end {
+        return None;
+    }
+    // The ranges are disjoint and sorted, so only the last one starting before `end` can overlap.
+    let candidates = written.partition_point(|w| w.start < end);
+    let last = written.get(candidates.checked_sub(1)?)?;
+    (last.end > start).then_some(last.owner.as_str())
+}
+
+/// Defines the Python class of one optimizer's engine.
+macro_rules! engine_class {
+    ($class:ident, $rule:ty, $name:literal) => {
+        #[pyo3::pyclass(name = $name, module = "optrs._core")]
+        pub struct $class($crate::engine::Engine<$rule>);
+
+        #[pyo3::pymethods]
+        impl $class {
+            #[new]
+            fn new() -> Self {
+                Self(Default::default())
+            }
+
+            /// Names and initial values of the state buffers a group with these options keeps.
+            #[staticmethod]
+            fn state_spec(group: &pyo3::Bound<'_, pyo3::PyAny>) -> pyo3::PyResult<Vec<(&'static str, f64)>> {
+                $crate::engine::state_spec::<$rule>(group)
+            }
+
+            fn add_group(
+                &mut self,
+                group: &pyo3::Bound<'_, pyo3::PyAny>,
+                params: &pyo3::Bound<'_, pyo3::PyAny>,
+                states: &pyo3::Bound<'_, pyo3::PyAny>,
+                steps: &pyo3::Bound<'_, pyo3::PyAny>,
+                prefix: &str,
+            ) -> pyo3::PyResult<()> {
+                self.0.add_group(group, params, states, steps, prefix)
+            }
+
+            fn refresh(&mut self, params: &pyo3::Bound<'_, pyo3::PyAny>) -> pyo3::PyResult<()> {
+                self.0.refresh(params)
+            }
+
+            fn step(
+                &mut self,
+                py: pyo3::Python<'_>,
+                grads: &pyo3::Bound<'_, pyo3::PyAny>,
+                groups: &pyo3::Bound<'_, pyo3::types::PyList>,
+            ) -> pyo3::PyResult<()> {
+                self.0.step(py, grads, groups)
+            }
+
+            /// One step on arrays the caller keeps: the functional API.
+            #[staticmethod]
+            fn apply(
+                py: pyo3::Python<'_>,
+                group: &pyo3::Bound<'_, pyo3::PyAny>,
+                params: &pyo3::Bound<'_, pyo3::PyAny>,
+                grads: &pyo3::Bound<'_, pyo3::PyAny>,
+                states: &pyo3::Bound<'_, pyo3::PyAny>,
+                steps: &pyo3::Bound<'_, pyo3::PyAny>,
+            ) -> pyo3::PyResult<()> {
+                let mut engine = $crate::engine::Engine::<$rule>::default();
+                engine.add_group(group, params, states, steps, "params")?;
+                let groups = pyo3::types::PyList::new(py, [group])?;
+                engine.step(py, grads, &groups)
+            }
+        }
+    };
+}
+pub(crate) use engine_class;

@@ -1,0 +1,62 @@
+//! `optrs._core`: the PyO3 bindings. They only convert: NumPy arrays in, Python exceptions out,
+//! the GIL released around every kernel. The arithmetic lives in `optrs-core`.
+
+mod arrays;
+mod engine;
+mod errors;
+mod optim;
+
+use optrs_core::{pool, simd};
+use pyo3::prelude::*;
+
+/// Sets the number of threads optimizer steps run on (results do not depend on it).
+#[pyfunction]
+fn set_num_threads(threads: usize) -> PyResult<()> {
+    pool::set_num_threads(threads).map_err(pyo3::exceptions::PyValueError::new_err)
+}
+
+/// The number of threads optimizer steps run on.
+#[pyfunction]
+fn get_num_threads() -> usize {
+    pool::num_threads()
+}
+
+/// The SIMD instruction set kernels use: "avx512", "avx2", "sse2", "neon" or "scalar".
+#[pyfunction]
+fn simd_level() -> &'static str {
+    simd::active().name()
+}
+
+/// Lowers the SIMD level kernels use ("baseline", "avx2", "avx512"; None restores detection).
+/// For tests and benchmarks that compare instruction-set paths.
+#[pyfunction]
+#[pyo3(signature = (level=None))]
+fn force_simd_level(level: Option<&str>) -> PyResult<()> {
+    let level = match level {
+        None => None,
+        Some("baseline") => Some(simd::Level::Baseline),
+        Some("avx2") => Some(simd::Level::Avx2),
+        Some("avx512") => Some(simd::Level::Avx512),
+        Some(other) => {
+            return Err(pyo3::exceptions::PyValueError::new_err(format!(
+                "unknown SIMD level {other:?}; use 'baseline', 'avx2', 'avx512' or None"
+            )))
+        }
+    };
+    simd::force(level).map_err(pyo3::exceptions::PyValueError::new_err)
+}
+
+#[pymodule]
+fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add_function(wrap_pyfunction!(set_num_threads, m)?)?;
+    m.add_function(wrap_pyfunction!(get_num_threads, m)?)?;
+    m.add_function(wrap_pyfunction!(simd_level, m)?)?;
+    m.add_function(wrap_pyfunction!(force_simd_level, m)?)?;
+    m.add_class::<optim::sgd::SGDEngine>()?;
+    m.add_class::<optim::adam::AdamEngine>()?;
+    m.add_class::<optim::adagrad::AdagradEngine>()?;
+    m.add_class::<optim::adadelta::AdadeltaEngine>()?;
+    m.add_class::<optim::rmsprop::RMSpropEngine>()?;
+    Ok(())
+}

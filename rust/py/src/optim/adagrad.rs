@@ -1,0 +1,19 @@
+use crate::engine::{engine_class, get_bool, get_f64, FromGroup};
+use optrs_core::rules::Adagrad;
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+
+impl FromGroup for Adagrad {
+    fn from_group(group: &Bound<'_, PyDict>) -> PyResult<Self> {
+        Ok(Adagrad {
+            lr: get_f64(group, "lr")?,
+            lr_decay: get_f64(group, "lr_decay")?,
+            weight_decay: get_f64(group, "weight_decay")?,
+            initial_accumulator_value: get_f64(group, "initial_accumulator_value")?,
+            eps: get_f64(group, "eps")?,
+            maximize: get_bool(group, "maximize")?,
+        })
+    }
+}
+
+engine_class!(AdagradEngine, Adagrad, "AdagradEngine");

@@ -1,0 +1,7 @@
+//! One file per optimizer: how its param group dict maps onto the core rule, and its engine class.
+
+pub mod adadelta;
+pub mod adagrad;
+pub mod adam;
+pub mod rmsprop;
+pub mod sgd;
