@@ -145,25 +145,32 @@ class Optimizer:
         for key, value in self.defaults.items():
             group.setdefault(key, value)
         group["params"] = params
-        index = len(self.param_groups)
-        prefix = f"param_groups[{index}]['params']"
-        arrays = [_array_of(p, f"{prefix}[{i}]") for i, p in enumerate(params)]
         for i, p in enumerate(params):
             if id(p) in self._index_of:
-                raise InvalidParamError(f"{prefix}[{i}] appears in more than one param group")
-        spec = self._engine_class.state_spec(group)  # type: ignore[attr-defined]
-        states = _allocate_state(spec, arrays)
-        steps = np.zeros(len(params), dtype=np.float64)
-        step_views = [steps[i:i + 1] for i in range(len(params))]
-        self._engine.add_group(group, arrays, states, step_views, prefix)
-        for p, state in zip(params, states):
+                raise InvalidParamError(f"param_groups[{len(self.param_groups)}]['params'][{i}] appears in "
+                                        "more than one param group")
+        views, steps = self._register(self._engine, group, len(self.param_groups))
+        for p in params:
             self._index_of[id(p)] = len(self._params)
             self._params.append(p)
-            self._state_views.append({name: buffer for (name, _), buffer in zip(spec, state)})
             self._has_plain_arrays |= isinstance(p, np.ndarray)
             self._has_foreign_params |= not isinstance(p, (np.ndarray, Parameter))
-        self._steps.extend(step_views)
+        self._state_views.extend(views)
+        self._steps.extend(steps)
         self.param_groups.append(group)
+
+    def _register(self, engine: _Engine, group: dict[str, Any],
+                  index: int) -> tuple[list[dict[str, NDArray[Any]]], list[NDArray[np.float64]]]:
+        """Allocates a group's state (fresh, at its initial values) and registers it with ``engine``;
+        returns each param's state views and step counter."""
+        prefix = f"param_groups[{index}]['params']"
+        arrays = [_array_of(p, f"{prefix}[{i}]") for i, p in enumerate(group["params"])]
+        spec = self._engine_class.state_spec(group)  # type: ignore[attr-defined]
+        states = _allocate_state(spec, arrays)
+        counters = np.zeros(len(arrays), dtype=np.float64)
+        steps = [counters[i:i + 1] for i in range(len(arrays))]
+        engine.add_group(group, arrays, states, steps, prefix)
+        return [{name: buffer for (name, _), buffer in zip(spec, state)} for state in states], steps
 
     # -- stepping -------------------------------------------------------------------------------
 
@@ -233,10 +240,12 @@ class Optimizer:
         return {"state": state, "param_groups": groups}
 
     def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
-        """Loads a ``state_dict()`` (of this or another optimizer of the same class and params).
+        """Loads a ``state_dict()`` (of this or another optimizer of the same class over params of
+        the same shapes), options included.
 
-        Everything is checked before anything changes: group and param counts, state names,
-        array shapes; arrays are cast to their param's dtype.
+        The new state is built on the side and checked completely (group and param counts, state
+        names, shapes, step counts) before it replaces the current one; arrays are cast to their
+        param's dtype.
         """
         if not isinstance(state_dict, Mapping) or "state" not in state_dict or "param_groups" not in state_dict:
             raise InvalidParamError("state_dict must be a dict with 'state' and 'param_groups', "
@@ -245,7 +254,10 @@ class Optimizer:
         if len(saved_groups) != len(self.param_groups):
             raise InvalidParamError(f"state_dict has {len(saved_groups)} param groups, "
                                     f"this optimizer has {len(self.param_groups)}")
-        new_groups = []
+        engine = self._engine_class()
+        new_groups: list[dict[str, Any]] = []
+        views: list[dict[str, NDArray[Any]]] = []
+        steps: list[NDArray[np.float64]] = []
         position_of: dict[Any, int] = {}
         for g, (saved, group) in enumerate(zip(saved_groups, self.param_groups)):
             keys = list(saved.get("params", []))
@@ -254,47 +266,31 @@ class Optimizer:
                                         f"this optimizer's has {len(group['params'])}")
             for key in keys:
                 position_of[key] = len(position_of)
-            new_group = {**saved, "params": group["params"]}
-            kept = [name for name, _ in self._engine_class.state_spec(group)]  # type: ignore[attr-defined]
-            loaded = [name for name, _ in self._engine_class.state_spec(new_group)]  # type: ignore[attr-defined]
-            if loaded != kept:
-                raise InvalidParamError(f"state_dict's param_groups[{g}] keeps state {loaded} but this "
-                                        f"optimizer's keeps {kept}; options such as amsgrad, momentum or "
-                                        "centered must match")
+            new_group = {**self.defaults, **saved, "params": group["params"]}
+            group_views, group_steps = self._register(engine, new_group, g)
             new_groups.append(new_group)
-        updates: list[tuple[int, float, dict[str, NDArray[Any]]]] = []
+            views.extend(group_views)
+            steps.extend(group_steps)
         for key, entry in dict(state_dict["state"]).items():
             if key not in position_of:
                 raise InvalidParamError(f"state_dict's state has an entry for param {key!r}, "
                                         "which no param group lists")
             index = position_of[key]
-            views = self._state_views[index]
             step = float(np.asarray(entry.get("step", 1.0)))
             if not (math.isfinite(step) and step >= 0 and step == int(step)):
                 raise InvalidHyperparameterError(f"state_dict's state[{key!r}]['step'] is {step}; "
                                                  "it must be a whole number >= 0")
-            arrays: dict[str, NDArray[Any]] = {}
-            for name, view in views.items():
+            steps[index][0] = step
+            for name, view in views[index].items():
                 if name not in entry:
                     raise InvalidParamError(f"state_dict's state[{key!r}] has no '{name}'")
                 value = np.asarray(entry[name])
                 if value.shape != view.shape:
                     raise InvalidParamError(f"state_dict's state[{key!r}]['{name}'] has shape {value.shape}, "
                                             f"its param has shape {view.shape}")
-                arrays[name] = value
-            updates.append((index, step, arrays))
-        # Everything checked: now change.
-        for counter in self._steps:
-            counter[0] = 0.0
-        for group, spec_group in zip(self.param_groups, new_groups):
-            spec = dict(self._engine_class.state_spec(spec_group))  # type: ignore[attr-defined]
-            for p in group["params"]:
-                for name, view in self._state_views[self._index_of[id(p)]].items():
-                    view[...] = spec[name]
-        for index, step, arrays in updates:
-            self._steps[index][0] = step
-            for name, value in arrays.items():
-                np.copyto(self._state_views[index][name], value, casting="unsafe")
+                np.copyto(view, value, casting="unsafe")
+        # Everything is checked and in place on the side: switch over.
+        self._engine, self._state_views, self._steps = engine, views, steps
         for group, new_group in zip(self.param_groups, new_groups):
             group.clear()
             group.update(new_group)
