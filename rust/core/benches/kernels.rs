@@ -16,8 +16,15 @@ struct Buffers {
 impl Buffers {
     fn new(tensors: usize, len: usize) -> Self {
         let make = |v: f32| (0..tensors).map(|_| vec![v; len]).collect::<Vec<_>>();
-        let grads = (0..tensors).map(|_| (0..len).map(|i| 0.01 * (i % 7) as f32).collect()).collect();
-        Buffers { params: make(0.5), grads, exp_avg: make(0.0), exp_avg_sq: make(0.0) }
+        let grads = (0..tensors)
+            .map(|_| (0..len).map(|i| 0.01 * (i % 7) as f32).collect())
+            .collect();
+        Buffers {
+            params: make(0.5),
+            grads,
+            exp_avg: make(0.0),
+            exp_avg_sq: make(0.0),
+        }
     }
 
     fn step<R: Rule>(&mut self, rule: R, step: u64) {
@@ -26,7 +33,11 @@ impl Buffers {
             .iter_mut()
             .zip(&self.grads)
             .zip(self.exp_avg.iter_mut().zip(self.exp_avg_sq.iter_mut()))
-            .map(|((p, g), (m, v))| Work { rule, step, tensor: TensorMut::new(p, g, [m, v, &mut []]) })
+            .map(|((p, g), (m, v))| Work {
+                rule,
+                step,
+                tensor: TensorMut::new(p, g, [m, v, &mut []]),
+            })
             .collect();
         run(work);
     }
@@ -41,7 +52,11 @@ fn levels() -> Vec<Level> {
 
 fn adam(c: &mut Criterion) {
     let mut group = c.benchmark_group("adam_f32");
-    for (name, tensors, len) in [("1x16.8M", 1, 1 << 24), ("200x4096", 200, 4096), ("1x10", 1, 10)] {
+    for (name, tensors, len) in [
+        ("1x16.8M", 1, 1 << 24),
+        ("200x4096", 200, 4096),
+        ("1x10", 1, 10),
+    ] {
         let mut buffers = Buffers::new(tensors, len);
         group.throughput(Throughput::Elements((tensors * len) as u64));
         if len > 1 << 20 {
@@ -66,7 +81,10 @@ fn sgd(c: &mut Criterion) {
     let mut group = c.benchmark_group("sgd_momentum_f32");
     let mut buffers = Buffers::new(200, 4096);
     group.throughput(Throughput::Elements(200 * 4096));
-    let rule = Sgd { momentum: 0.9, ..Sgd::default() };
+    let rule = Sgd {
+        momentum: 0.9,
+        ..Sgd::default()
+    };
     let mut step = 0;
     group.bench_function("200x4096", |b| {
         b.iter(|| {

@@ -38,7 +38,11 @@ pub fn run<R: Rule, T: Float>(work: Vec<Work<'_, R, T>>) {
         return work.into_iter().for_each(Work::apply);
     }
     let tasks = plan(work);
-    pool.install(|| tasks.into_par_iter().for_each(|task| task.into_iter().for_each(Work::apply)));
+    pool.install(|| {
+        tasks
+            .into_par_iter()
+            .for_each(|task| task.into_iter().for_each(Work::apply))
+    });
 }
 
 /// Cuts the work into tasks of about [`CHUNK`] elements.
@@ -48,10 +52,18 @@ fn plan<'a, R: Rule, T: Float>(work: Vec<Work<'a, R, T>>) -> Vec<Vec<Work<'a, R,
     let mut batch_len = 0;
     for w in work {
         if w.tensor.len() >= CHUNK {
-            let Work { rule, step, mut tensor } = w;
+            let Work {
+                rule,
+                step,
+                mut tensor,
+            } = w;
             while tensor.len() > CHUNK {
                 let (head, tail) = tensor.split_at(CHUNK);
-                tasks.push(vec![Work { rule, step, tensor: head }]);
+                tasks.push(vec![Work {
+                    rule,
+                    step,
+                    tensor: head,
+                }]);
                 tensor = tail;
             }
             tasks.push(vec![Work { rule, step, tensor }]);

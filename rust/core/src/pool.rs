@@ -38,9 +38,8 @@ pub fn current() -> Arc<ThreadPool> {
     if let Some(pool) = slot.as_ref() {
         return Arc::clone(pool);
     }
-    let pool = build(default_threads()).unwrap_or_else(|_| {
-        build(1).expect("rayon could not start even one thread")
-    });
+    let pool = build(default_threads())
+        .unwrap_or_else(|_| build(1).expect("rayon could not start even one thread"));
     *slot = Some(Arc::clone(&pool));
     pool
 }

@@ -30,8 +30,16 @@ impl<T: Float> Tensors<T> {
         let mut vec = |n: usize| (0..n).map(|_| next()).collect::<Vec<T>>();
         let params = lens.iter().map(|&n| vec(n)).collect();
         let grads = lens.iter().map(|&n| vec(n)).collect();
-        let states = lens.iter().map(|&n| [vec(n), vec(n), vec(n)]).map(|s| s.map(abs_all)).collect();
-        Tensors { params, grads, states }
+        let states = lens
+            .iter()
+            .map(|&n| [vec(n), vec(n), vec(n)])
+            .map(|s| s.map(abs_all))
+            .collect();
+        Tensors {
+            params,
+            grads,
+            states,
+        }
     }
 
     /// `steps` steps of `rule` through the driver.
@@ -55,7 +63,11 @@ impl<T: Float> Tensors<T> {
                             &mut [][..]
                         }
                     });
-                    Work { rule, step, tensor: TensorMut::new(p, g, state) }
+                    Work {
+                        rule,
+                        step,
+                        tensor: TensorMut::new(p, g, state),
+                    }
                 })
                 .collect();
             run(work);
@@ -63,7 +75,12 @@ impl<T: Float> Tensors<T> {
     }
 
     fn bits(&self) -> Vec<u64> {
-        self.params.iter().chain(self.states.iter().flatten()).flatten().map(|x| x.to_f64().to_bits()).collect()
+        self.params
+            .iter()
+            .chain(self.states.iter().flatten())
+            .flatten()
+            .map(|x| x.to_f64().to_bits())
+            .collect()
     }
 }
 
@@ -71,22 +88,62 @@ fn abs_all<T: Float>(v: Vec<T>) -> Vec<T> {
     v.into_iter().map(Float::abs).collect()
 }
 
-fn rules() -> Vec<Box<dyn Fn(&mut Tensors<f32>, &mut Tensors<f64>)>> {
-    fn both<R: Rule>(rule: R) -> Box<dyn Fn(&mut Tensors<f32>, &mut Tensors<f64>)> {
+/// Runs one rule on a float32 and a float64 set of tensors.
+type Apply = Box<dyn Fn(&mut Tensors<f32>, &mut Tensors<f64>)>;
+
+fn rules() -> Vec<Apply> {
+    fn both<R: Rule>(rule: R) -> Apply {
         Box::new(move |a, b| {
             a.run(rule, 3);
             b.run(rule, 3);
         })
     }
     vec![
-        both(Sgd { lr: 0.1, momentum: 0.9, nesterov: true, weight_decay: 0.01, ..Sgd::default() }),
-        both(Sgd { lr: 0.1, momentum: 0.5, dampening: 0.3, maximize: true, ..Sgd::default() }),
-        both(Adam { amsgrad: true, weight_decay: 0.1, ..Adam::default() }),
-        both(Adam { beta1: 0.3, decoupled_weight_decay: true, weight_decay: 0.1, ..Adam::default() }),
-        both(Adagrad { lr_decay: 0.01, weight_decay: 0.1, initial_accumulator_value: 0.5, ..Adagrad::default() }),
-        both(Adadelta { weight_decay: 0.05, ..Adadelta::default() }),
-        both(RMSprop { centered: true, momentum: 0.5, weight_decay: 0.01, ..RMSprop::default() }),
-        both(RMSprop { centered: true, ..RMSprop::default() }),
+        both(Sgd {
+            lr: 0.1,
+            momentum: 0.9,
+            nesterov: true,
+            weight_decay: 0.01,
+            ..Sgd::default()
+        }),
+        both(Sgd {
+            lr: 0.1,
+            momentum: 0.5,
+            dampening: 0.3,
+            maximize: true,
+            ..Sgd::default()
+        }),
+        both(Adam {
+            amsgrad: true,
+            weight_decay: 0.1,
+            ..Adam::default()
+        }),
+        both(Adam {
+            beta1: 0.3,
+            decoupled_weight_decay: true,
+            weight_decay: 0.1,
+            ..Adam::default()
+        }),
+        both(Adagrad {
+            lr_decay: 0.01,
+            weight_decay: 0.1,
+            initial_accumulator_value: 0.5,
+            ..Adagrad::default()
+        }),
+        both(Adadelta {
+            weight_decay: 0.05,
+            ..Adadelta::default()
+        }),
+        both(RMSprop {
+            centered: true,
+            momentum: 0.5,
+            weight_decay: 0.01,
+            ..RMSprop::default()
+        }),
+        both(RMSprop {
+            centered: true,
+            ..RMSprop::default()
+        }),
     ]
 }
 
@@ -115,11 +172,18 @@ fn every_simd_level_and_thread_count_gives_the_same_bits() {
     let reference = outcome(Level::Baseline, 1);
     for level in [Level::Baseline, Level::Avx2, Level::Avx512] {
         if simd::force(Some(level)).is_err() {
-            eprintln!("note: this CPU lacks {}; that path is not compared here", level.name());
+            eprintln!(
+                "note: this CPU lacks {}; that path is not compared here",
+                level.name()
+            );
             continue;
         }
         for threads in [1, 2, 3] {
-            assert!(outcome(level, threads) == reference, "{} with {threads} threads differs", level.name());
+            assert!(
+                outcome(level, threads) == reference,
+                "{} with {threads} threads differs",
+                level.name()
+            );
         }
     }
     simd::force(None).unwrap();
@@ -156,7 +220,11 @@ fn adam_first_step_matches_hand_computation() {
     let mut p = [1.0f64];
     let mut m = [0.0f64];
     let mut v = [0.0f64];
-    Adam { lr: 0.1, ..Adam::default() }.update(1, TensorMut::new(&mut p, &[0.5], [&mut m, &mut v, &mut []]));
+    Adam {
+        lr: 0.1,
+        ..Adam::default()
+    }
+    .update(1, TensorMut::new(&mut p, &[0.5], [&mut m, &mut v, &mut []]));
     // m = 0.05, v = 0.00025; bias-corrected m/sqrt(v) = 1, so the step is lr / (1 + eps/0.5).
     assert!((m[0] - 0.05).abs() < 1e-15);
     assert!((v[0] - 0.00025).abs() < 1e-15);
@@ -165,8 +233,23 @@ fn adam_first_step_matches_hand_computation() {
 
 #[test]
 fn hyperparameter_errors_name_the_value() {
-    let err = Adam { beta1: 1.0, ..Adam::default() }.validate().unwrap_err();
+    let err = Adam {
+        beta1: 1.0,
+        ..Adam::default()
+    }
+    .validate()
+    .unwrap_err();
     assert_eq!(err.to_string(), "invalid betas[0]=1: must be in [0, 1)");
-    assert!(Adam { lr: f64::NAN, ..Adam::default() }.validate().is_err());
-    assert!(Sgd { nesterov: true, ..Sgd::default() }.validate().is_err());
+    assert!(Adam {
+        lr: f64::NAN,
+        ..Adam::default()
+    }
+    .validate()
+    .is_err());
+    assert!(Sgd {
+        nesterov: true,
+        ..Sgd::default()
+    }
+    .validate()
+    .is_err());
 }

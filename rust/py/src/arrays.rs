@@ -69,10 +69,20 @@ pub enum Access {
 
 /// Checks that `object` is a float32/float64 ndarray the kernels can use as it is.
 /// `what` names it in errors, e.g. "param_groups[0]['params'][1]" or "grad of ...".
-pub fn check_array<'py>(object: &Bound<'py, PyAny>, what: &str, access: Access) -> PyResult<ArrayInfo<'py>> {
+pub fn check_array<'py>(
+    object: &Bound<'py, PyAny>,
+    what: &str,
+    access: Access,
+) -> PyResult<ArrayInfo<'py>> {
     let array = object.cast::<PyUntypedArray>().map_err(|_| {
-        let type_name = object.get_type().name().map(|n| n.to_string()).unwrap_or_default();
-        param_dtype(format!("{what} must be a numpy.ndarray of float32 or float64, got {type_name}"))
+        let type_name = object
+            .get_type()
+            .name()
+            .map(|n| n.to_string())
+            .unwrap_or_default();
+        param_dtype(format!(
+            "{what} must be a numpy.ndarray of float32 or float64, got {type_name}"
+        ))
     })?;
     let descr = array.dtype();
     let dtype = match (descr.kind(), descr.itemsize()) {
@@ -81,14 +91,14 @@ pub fn check_array<'py>(object: &Bound<'py, PyAny>, what: &str, access: Access) 
         _ => {
             return Err(param_dtype(format!(
                 "{what} has dtype {}; optimizers run on float32 or float64 arrays (convert with .astype(np.float32))",
-                descr.to_string()
+                descr
             )))
         }
     };
     if descr.is_native_byteorder() == Some(false) {
         return Err(param_dtype(format!(
             "{what} has non-native byte order ({}); convert it with .astype({})",
-            descr.to_string(),
+            descr,
             dtype.name()
         )));
     }
@@ -102,7 +112,10 @@ pub fn check_array<'py>(object: &Bound<'py, PyAny>, what: &str, access: Access) 
         )));
     }
     if flags & NPY_ARRAY_ALIGNED == 0 {
-        return Err(invalid_param(format!("{what} is not aligned for {}; pass a copy (np.array(...))", dtype.name())));
+        return Err(invalid_param(format!(
+            "{what} is not aligned for {}; pass a copy (np.array(...))",
+            dtype.name()
+        )));
     }
     if access == Access::Write && flags & NPY_ARRAY_WRITEABLE == 0 {
         return Err(invalid_param(format!(
@@ -112,7 +125,12 @@ pub fn check_array<'py>(object: &Bound<'py, PyAny>, what: &str, access: Access) 
     // SAFETY: as above, `data` is a plain field of the live array struct.
     let data = DataPtr(unsafe { (*array.as_array_ptr()).fields.data } as *mut u8);
     let len = array.len();
-    Ok(ArrayInfo { array: array.clone(), dtype, data, len })
+    Ok(ArrayInfo {
+        array: array.clone(),
+        dtype,
+        data,
+        len,
+    })
 }
 
 /// Whether a registered array's writeable flag is still set (a user may clear it between steps).
@@ -125,6 +143,13 @@ pub fn is_writeable(array: &Bound<'_, PyUntypedArray>) -> bool {
 pub fn shape_str(shape: &[usize]) -> String {
     match shape {
         [one] => format!("({one},)"),
-        _ => format!("({})", shape.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", ")),
+        _ => format!(
+            "({})",
+            shape
+                .iter()
+                .map(|d| d.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
     }
 }

@@ -23,7 +23,10 @@ pub trait FromGroup: Rule + Sized {
 pub fn get_f64(group: &Bound<'_, PyDict>, key: &str) -> PyResult<f64> {
     let value = required(group, key)?;
     value.extract::<f64>().map_err(|_| {
-        invalid_hyperparameter(format!("'{key}' must be a number, got {}", value.repr().map(|r| r.to_string()).unwrap_or_default()))
+        invalid_hyperparameter(format!(
+            "'{key}' must be a number, got {}",
+            value.repr().map(|r| r.to_string()).unwrap_or_default()
+        ))
     })
 }
 
@@ -86,22 +89,36 @@ pub struct Engine<R> {
 
 impl<R: FromGroup> Default for Engine<R> {
     fn default() -> Self {
-        Engine { slots: Vec::new(), groups: Vec::new(), written: Vec::new(), rule: PhantomData }
+        Engine {
+            slots: Vec::new(),
+            groups: Vec::new(),
+            written: Vec::new(),
+            rule: PhantomData,
+        }
     }
 }
 
 /// Reads and validates a group's hyperparameters.
 pub fn group_rule<R: FromGroup>(group: &Bound<'_, PyAny>, label: &str) -> PyResult<R> {
-    let dict = group.cast::<PyDict>().map_err(|_| param_dtype(format!("{label} must be a dict")))?;
-    let rule = R::from_group(dict).map_err(|e| invalid_hyperparameter(format!("{label}: {}", e.value(group.py()))))?;
-    rule.validate().map_err(|e| invalid_hyperparameter(format!("{label}: {e}")))?;
+    let dict = group
+        .cast::<PyDict>()
+        .map_err(|_| param_dtype(format!("{label} must be a dict")))?;
+    let rule = R::from_group(dict)
+        .map_err(|e| invalid_hyperparameter(format!("{label}: {}", e.value(group.py()))))?;
+    rule.validate()
+        .map_err(|e| invalid_hyperparameter(format!("{label}: {e}")))?;
     Ok(rule)
 }
 
 /// The state buffers a group with these hyperparameters needs: names and initial values.
 pub fn state_spec<R: FromGroup>(group: &Bound<'_, PyAny>) -> PyResult<Vec<(&'static str, f64)>> {
     let rule: R = group_rule(group, "param group")?;
-    Ok(rule.state_names().iter().enumerate().map(|(slot, &name)| (name, rule.initial_state(slot))).collect())
+    Ok(rule
+        .state_names()
+        .iter()
+        .enumerate()
+        .map(|(slot, &name)| (name, rule.initial_state(slot)))
+        .collect())
 }
 
 impl<R: FromGroup> Engine<R> {
@@ -146,14 +163,17 @@ impl<R: FromGroup> Engine<R> {
             let mut state_ptrs = [DataPtr(std::ptr::null_mut()); MAX_STATE];
             let mut owners = Vec::with_capacity(names.len() + 1);
             for ((buffer, name), ptr) in state.iter().zip(names).zip(&mut state_ptrs) {
-                let buffer_info = check_array(buffer, &format!("{label}'s state '{name}'"), Access::Write)?;
+                let buffer_info =
+                    check_array(buffer, &format!("{label}'s state '{name}'"), Access::Write)?;
                 check_same_layout(&info, &buffer_info, &format!("{label}'s state '{name}'"))?;
                 *ptr = buffer_info.data;
                 owners.push(buffer.clone().unbind());
             }
             let step_info = check_array(step, &format!("{label}'s step counter"), Access::Write)?;
             if step_info.dtype != DType::F64 || step_info.len != 1 {
-                return Err(invalid_param(format!("{label}'s step counter must be a float64 array of one element")));
+                return Err(invalid_param(format!(
+                    "{label}'s step counter must be a float64 array of one element"
+                )));
             }
             owners.push(step.clone().unbind());
             slots.push(Slot {
@@ -172,7 +192,10 @@ impl<R: FromGroup> Engine<R> {
         all.extend(&slots);
         self.written = written_ranges(&all, |slot| names_of(&self.groups, slot, start, names))?;
         self.slots.extend(slots);
-        self.groups.push(Group { slots: start..self.slots.len(), state_names: names });
+        self.groups.push(Group {
+            slots: start..self.slots.len(),
+            state_names: names,
+        });
         Ok(())
     }
 
@@ -209,8 +232,15 @@ impl<R: FromGroup> Engine<R> {
         if replaced.is_empty() {
             return Ok(());
         }
-        let old: Vec<(Py<PyUntypedArray>, DataPtr)> =
-            replaced.iter().map(|(i, _)| (self.slots[*i].param.clone_ref(params[0].py()), self.slots[*i].data)).collect();
+        let old: Vec<(Py<PyUntypedArray>, DataPtr)> = replaced
+            .iter()
+            .map(|(i, _)| {
+                (
+                    self.slots[*i].param.clone_ref(params[0].py()),
+                    self.slots[*i].data,
+                )
+            })
+            .collect();
         for (index, info) in &replaced {
             self.slots[*index].param = info.array.clone().unbind();
             self.slots[*index].data = info.data;
@@ -233,7 +263,12 @@ impl<R: FromGroup> Engine<R> {
 
     /// One optimizer step: `grads` has one entry per param in group order (None skips that
     /// param, as in torch); `groups` are the current param group dicts.
-    pub fn step(&mut self, py: Python<'_>, grads: &Bound<'_, PyAny>, groups: &Bound<'_, PyList>) -> PyResult<()> {
+    pub fn step(
+        &mut self,
+        py: Python<'_>,
+        grads: &Bound<'_, PyAny>,
+        groups: &Bound<'_, PyList>,
+    ) -> PyResult<()> {
         if groups.len() != self.groups.len() {
             return Err(invalid_param(format!(
                 "the optimizer has {} param groups registered but param_groups has {}; add groups with add_param_group",
@@ -291,8 +326,16 @@ impl<R: FromGroup> Engine<R> {
                 continue;
             }
             match slot.dtype {
-                DType::F32 => work32.push(Work { rule, step, tensor: tensor_of::<f32>(slot, grad) }),
-                DType::F64 => work64.push(Work { rule, step, tensor: tensor_of::<f64>(slot, grad) }),
+                DType::F32 => work32.push(Work {
+                    rule,
+                    step,
+                    tensor: tensor_of::<f32>(slot, grad),
+                }),
+                DType::F64 => work64.push(Work {
+                    rule,
+                    step,
+                    tensor: tensor_of::<f64>(slot, grad),
+                }),
             }
         }
         py.detach(move || {
@@ -352,9 +395,13 @@ fn tensor_of<'a, T: Float>(slot: &Slot, grad: DataPtr) -> TensorMut<'a, T> {
     unsafe {
         let param = std::slice::from_raw_parts_mut(slot.data.0 as *mut T, len);
         let grad = std::slice::from_raw_parts(grad.0 as *const T, len);
-        let state = slot
-            .state
-            .map(|ptr| if ptr.0.is_null() { &mut [][..] } else { std::slice::from_raw_parts_mut(ptr.0 as *mut T, len) });
+        let state = slot.state.map(|ptr| {
+            if ptr.0.is_null() {
+                &mut [][..]
+            } else {
+                std::slice::from_raw_parts_mut(ptr.0 as *mut T, len)
+            }
+        });
         TensorMut::new(param, grad, state)
     }
 }
@@ -378,11 +425,19 @@ fn check_same_layout(param: &ArrayInfo<'_>, buffer: &ArrayInfo<'_>, what: &str) 
 }
 
 fn group_names(groups: &[Group], slot: usize) -> &'static [&'static str] {
-    groups.iter().find(|g| g.slots.contains(&slot)).map_or(&[], |g| g.state_names)
+    groups
+        .iter()
+        .find(|g| g.slots.contains(&slot))
+        .map_or(&[], |g| g.state_names)
 }
 
 /// State names of `slot`: from its registered group, or `pending` for slots being added.
-fn names_of(groups: &[Group], slot: usize, first_pending: usize, pending: &'static [&'static str]) -> &'static [&'static str] {
+fn names_of(
+    groups: &[Group],
+    slot: usize,
+    first_pending: usize,
+    pending: &'static [&'static str],
+) -> &'static [&'static str] {
     if slot >= first_pending {
         pending
     } else {
@@ -390,43 +445,84 @@ fn names_of(groups: &[Group], slot: usize, first_pending: usize, pending: &'stat
     }
 }
 
+/// What a written byte range holds.
+#[derive(Clone, Copy)]
+enum Holds {
+    Param,
+    State(usize),
+    Step,
+}
+
+#[derive(Clone, Copy)]
+struct Range {
+    start: usize,
+    end: usize,
+    slot: usize,
+    holds: Holds,
+}
+
 /// Collects the byte ranges the step writes, sorted, and fails if any two overlap.
-fn written_ranges(slots: &[&Slot], names: impl Fn(usize) -> &'static [&'static str]) -> PyResult<Vec<Written>> {
-    let mut ranges: Vec<(usize, usize, usize, Option<usize>)> = Vec::new();
+fn written_ranges(
+    slots: &[&Slot],
+    names: impl Fn(usize) -> &'static [&'static str],
+) -> PyResult<Vec<Written>> {
+    let mut ranges = Vec::new();
     for (index, slot) in slots.iter().enumerate() {
         let bytes = slot.len * slot.dtype.size();
-        ranges.push((slot.data.0 as usize, bytes, index, None));
-        for (k, ptr) in slot.state.iter().enumerate().filter(|(_, p)| !p.0.is_null()) {
-            ranges.push((ptr.0 as usize, bytes, index, Some(k)));
+        let mut push = |ptr: DataPtr, bytes: usize, holds: Holds| {
+            let start = ptr.0 as usize;
+            if bytes > 0 {
+                ranges.push(Range {
+                    start,
+                    end: start + bytes,
+                    slot: index,
+                    holds,
+                });
+            }
+        };
+        push(slot.data, bytes, Holds::Param);
+        for (k, ptr) in slot
+            .state
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| !p.0.is_null())
+        {
+            push(*ptr, bytes, Holds::State(k));
         }
-        ranges.push((slot.step.0 as usize, 8, index, Some(MAX_STATE)));
+        push(slot.step, 8, Holds::Step);
     }
-    ranges.retain(|r| r.1 > 0);
-    ranges.sort_unstable_by_key(|r| r.0);
-    let describe = |(_, _, index, kind): (usize, usize, usize, Option<usize>)| -> String {
-        let label = &slots[index].label;
-        match kind {
-            None => label.clone(),
-            Some(MAX_STATE) => format!("{label}'s step counter"),
-            Some(k) => format!("{label}'s state '{}'", names(index).get(k).copied().unwrap_or("?")),
+    ranges.sort_unstable_by_key(|r| r.start);
+    let describe = |range: &Range| -> String {
+        let label = &slots[range.slot].label;
+        match range.holds {
+            Holds::Param => label.clone(),
+            Holds::Step => format!("{label}'s step counter"),
+            Holds::State(k) => format!(
+                "{label}'s state '{}'",
+                names(range.slot).get(k).copied().unwrap_or("?")
+            ),
         }
     };
     let mut written: Vec<Written> = Vec::with_capacity(ranges.len());
-    let mut furthest: Option<(usize, (usize, usize, usize, Option<usize>))> = None;
+    // The range reaching furthest so far: the one a later range would overlap first.
+    let mut furthest: Option<Range> = None;
     for range in ranges {
-        let (start, bytes, _, _) = range;
-        if let Some((end, previous)) = furthest {
-            if start < end {
-                return Err(invalid_param(format!(
-                    "{} shares memory with {}; every param needs its own memory (a param listed twice, \
-                     or views of one array, cannot be optimized together)",
-                    describe(range),
-                    describe(previous)
-                )));
-            }
+        if let Some(previous) = furthest.filter(|p| range.start < p.end) {
+            return Err(invalid_param(format!(
+                "{} shares memory with {}; every param needs its own memory (a param listed twice, \
+                 or views of one array, cannot be optimized together)",
+                describe(&range),
+                describe(&previous)
+            )));
         }
-        furthest = Some((start + bytes, range));
-        written.push(Written { start, end: start + bytes, owner: describe(range) });
+        if furthest.is_none_or(|p| range.end > p.end) {
+            furthest = Some(range);
+        }
+        written.push(Written {
+            start: range.start,
+            end: range.end,
+            owner: describe(&range),
+        });
     }
     Ok(written)
 }
@@ -457,7 +553,9 @@ macro_rules! engine_class {
 
             /// Names and initial values of the state buffers a group with these options keeps.
             #[staticmethod]
-            fn state_spec(group: &pyo3::Bound<'_, pyo3::PyAny>) -> pyo3::PyResult<Vec<(&'static str, f64)>> {
+            fn state_spec(
+                group: &pyo3::Bound<'_, pyo3::PyAny>,
+            ) -> pyo3::PyResult<Vec<(&'static str, f64)>> {
                 $crate::engine::state_spec::<$rule>(group)
             }
 

@@ -16,7 +16,13 @@ pub struct Adadelta {
 impl Default for Adadelta {
     /// torch's defaults.
     fn default() -> Self {
-        Adadelta { lr: 1.0, rho: 0.9, eps: 1e-6, weight_decay: 0.0, maximize: false }
+        Adadelta {
+            lr: 1.0,
+            rho: 0.9,
+            eps: 1e-6,
+            weight_decay: 0.0,
+            maximize: false,
+        }
     }
 }
 
@@ -68,7 +74,11 @@ impl<T: Float, const DECAY: bool> Kernel for Flagged<AdadeltaKernel<'_, T>, DECA
     #[inline(always)]
     fn run(self) {
         let k = self.0;
-        let TensorMut { param, grad, state: [square_avg, acc_delta, _] } = k.tensor;
+        let TensorMut {
+            param,
+            grad,
+            state: [square_avg, acc_delta, _],
+        } = k.tensor;
         let n = param.len();
         let (grad, square_avg, acc_delta) = (&grad[..n], &mut square_avg[..n], &mut acc_delta[..n]);
         for i in 0..n {

@@ -78,7 +78,11 @@ impl<T: Float, const DECAY: bool> Kernel for Flagged<AdagradKernel<'_, T>, DECAY
     #[inline(always)]
     fn run(self) {
         let k = self.0;
-        let TensorMut { param, grad, state: [sum, _, _] } = k.tensor;
+        let TensorMut {
+            param,
+            grad,
+            state: [sum, _, _],
+        } = k.tensor;
         let n = param.len();
         let (grad, sum) = (&grad[..n], &mut sum[..n]);
         for i in 0..n {

@@ -112,10 +112,18 @@ impl<T: Float, const AMSGRAD: bool, const COUPLED: bool, const DECOUPLED: bool> 
     #[inline(always)]
     fn run(self) {
         let k = self.0;
-        let TensorMut { param, grad, state: [exp_avg, exp_avg_sq, max_exp_avg_sq] } = k.tensor;
+        let TensorMut {
+            param,
+            grad,
+            state: [exp_avg, exp_avg_sq, max_exp_avg_sq],
+        } = k.tensor;
         let n = param.len();
         let (grad, exp_avg, exp_avg_sq) = (&grad[..n], &mut exp_avg[..n], &mut exp_avg_sq[..n]);
-        let max_exp_avg_sq = if AMSGRAD { &mut max_exp_avg_sq[..n] } else { max_exp_avg_sq };
+        let max_exp_avg_sq = if AMSGRAD {
+            &mut max_exp_avg_sq[..n]
+        } else {
+            max_exp_avg_sq
+        };
         for i in 0..n {
             let mut p = param[i];
             let mut g = grad[i] * k.sign;

@@ -36,7 +36,10 @@ impl<'a, T> TensorMut<'a, T> {
         let n = param.len();
         assert_eq!(grad.len(), n, "grad length differs from param length");
         for s in &state {
-            assert!(s.is_empty() || s.len() == n, "state length differs from param length");
+            assert!(
+                s.is_empty() || s.len() == n,
+                "state length differs from param length"
+            );
         }
         TensorMut { param, grad, state }
     }
@@ -58,8 +61,16 @@ impl<'a, T> TensorMut<'a, T> {
         let (b0, b1) = split_slot(s1, mid);
         let (c0, c1) = split_slot(s2, mid);
         (
-            TensorMut { param: p0, grad: g0, state: [a0, b0, c0] },
-            TensorMut { param: p1, grad: g1, state: [a1, b1, c1] },
+            TensorMut {
+                param: p0,
+                grad: g0,
+                state: [a0, b0, c0],
+            },
+            TensorMut {
+                param: p1,
+                grad: g1,
+                state: [a1, b1, c1],
+            },
         )
     }
 }
@@ -101,7 +112,11 @@ pub struct HyperError {
 
 impl fmt::Display for HyperError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "invalid {}={}: {}", self.name, self.value, self.requirement)
+        write!(
+            f,
+            "invalid {}={}: {}",
+            self.name, self.value, self.requirement
+        )
     }
 }
 
@@ -112,7 +127,11 @@ pub(crate) fn non_negative(name: &'static str, value: f64) -> Result<(), HyperEr
     if value.is_finite() && value >= 0.0 {
         Ok(())
     } else {
-        Err(HyperError { name, value, requirement: "must be a finite number >= 0" })
+        Err(HyperError {
+            name,
+            value,
+            requirement: "must be a finite number >= 0",
+        })
     }
 }
 
@@ -121,7 +140,11 @@ pub(crate) fn unit_interval(name: &'static str, value: f64) -> Result<(), HyperE
     if (0.0..1.0).contains(&value) {
         Ok(())
     } else {
-        Err(HyperError { name, value, requirement: "must be in [0, 1)" })
+        Err(HyperError {
+            name,
+            value,
+            requirement: "must be in [0, 1)",
+        })
     }
 }
 
@@ -130,7 +153,11 @@ pub(crate) fn closed_unit_interval(name: &'static str, value: f64) -> Result<(),
     if (0.0..=1.0).contains(&value) {
         Ok(())
     } else {
-        Err(HyperError { name, value, requirement: "must be in [0, 1]" })
+        Err(HyperError {
+            name,
+            value,
+            requirement: "must be in [0, 1]",
+        })
     }
 }
 
@@ -139,7 +166,11 @@ pub(crate) fn finite(name: &'static str, value: f64) -> Result<(), HyperError> {
     if value.is_finite() {
         Ok(())
     } else {
-        Err(HyperError { name, value, requirement: "must be a finite number" })
+        Err(HyperError {
+            name,
+            value,
+            requirement: "must be a finite number",
+        })
     }
 }
 

@@ -18,7 +18,15 @@ pub struct RMSprop {
 impl Default for RMSprop {
     /// torch's defaults.
     fn default() -> Self {
-        RMSprop { lr: 1e-2, alpha: 0.99, eps: 1e-8, weight_decay: 0.0, momentum: 0.0, centered: false, maximize: false }
+        RMSprop {
+            lr: 1e-2,
+            alpha: 0.99,
+            eps: 1e-8,
+            weight_decay: 0.0,
+            momentum: 0.0,
+            centered: false,
+            maximize: false,
+        }
     }
 }
 
@@ -42,7 +50,11 @@ impl Rule for RMSprop {
     }
 
     fn update<T: Float>(&self, _step: u64, tensor: TensorMut<'_, T>) {
-        let TensorMut { param, grad, state: [square_avg, second, third] } = tensor;
+        let TensorMut {
+            param,
+            grad,
+            state: [square_avg, second, third],
+        } = tensor;
         // Move the optional buffers into fixed slots: [square_avg, momentum_buffer, grad_avg].
         let (momentum_buffer, grad_avg) = match (self.momentum > 0.0, self.centered) {
             (false, true) => (third, second),
@@ -56,7 +68,11 @@ impl Rule for RMSprop {
             eps: T::from_f64(self.eps),
             momentum: T::from_f64(self.momentum),
             neg_lr: T::from_f64(-self.lr),
-            tensor: TensorMut { param, grad, state: [square_avg, momentum_buffer, grad_avg] },
+            tensor: TensorMut {
+                param,
+                grad,
+                state: [square_avg, momentum_buffer, grad_avg],
+            },
         };
         match (self.momentum > 0.0, self.centered, self.weight_decay != 0.0) {
             (false, false, false) => dispatch(Flagged::<_, false, false, false>(kernel)),
@@ -93,11 +109,23 @@ impl<T: Float, const MOMENTUM: bool, const CENTERED: bool, const DECAY: bool> Ke
     #[inline(always)]
     fn run(self) {
         let k = self.0;
-        let TensorMut { param, grad, state: [square_avg, momentum_buffer, grad_avg] } = k.tensor;
+        let TensorMut {
+            param,
+            grad,
+            state: [square_avg, momentum_buffer, grad_avg],
+        } = k.tensor;
         let n = param.len();
         let (grad, square_avg) = (&grad[..n], &mut square_avg[..n]);
-        let momentum_buffer = if MOMENTUM { &mut momentum_buffer[..n] } else { momentum_buffer };
-        let grad_avg = if CENTERED { &mut grad_avg[..n] } else { grad_avg };
+        let momentum_buffer = if MOMENTUM {
+            &mut momentum_buffer[..n]
+        } else {
+            momentum_buffer
+        };
+        let grad_avg = if CENTERED {
+            &mut grad_avg[..n]
+        } else {
+            grad_avg
+        };
         for i in 0..n {
             let p = param[i];
             let mut g = grad[i] * k.sign;

@@ -17,7 +17,14 @@ pub struct Sgd {
 impl Default for Sgd {
     /// torch's defaults.
     fn default() -> Self {
-        Sgd { lr: 1e-3, momentum: 0.0, dampening: 0.0, weight_decay: 0.0, nesterov: false, maximize: false }
+        Sgd {
+            lr: 1e-3,
+            momentum: 0.0,
+            dampening: 0.0,
+            weight_decay: 0.0,
+            nesterov: false,
+            maximize: false,
+        }
     }
 }
 
@@ -93,17 +100,28 @@ impl<'a, T> SgdKernel<'a, T> {
 }
 
 /// The kernel with its branches resolved at compile time, so each loop body is branch-free.
-struct Flagged<K, const MOMENTUM: bool, const FIRST: bool, const NESTEROV: bool, const DECAY: bool>(K);
+struct Flagged<K, const MOMENTUM: bool, const FIRST: bool, const NESTEROV: bool, const DECAY: bool>(
+    K,
+);
 
-impl<T: Float, const MOMENTUM: bool, const FIRST: bool, const NESTEROV: bool, const DECAY: bool> Kernel
-    for Flagged<SgdKernel<'_, T>, MOMENTUM, FIRST, NESTEROV, DECAY>
+impl<
+        T: Float,
+        const MOMENTUM: bool,
+        const FIRST: bool,
+        const NESTEROV: bool,
+        const DECAY: bool,
+    > Kernel for Flagged<SgdKernel<'_, T>, MOMENTUM, FIRST, NESTEROV, DECAY>
 {
     type Output = ();
 
     #[inline(always)]
     fn run(self) {
         let k = self.0;
-        let TensorMut { param, grad, state: [buffer, _, _] } = k.tensor;
+        let TensorMut {
+            param,
+            grad,
+            state: [buffer, _, _],
+        } = k.tensor;
         let n = param.len();
         let grad = &grad[..n];
         let buffer = if MOMENTUM { &mut buffer[..n] } else { buffer };
@@ -114,7 +132,11 @@ impl<T: Float, const MOMENTUM: bool, const FIRST: bool, const NESTEROV: bool, co
                 g = g + k.weight_decay * p;
             }
             if MOMENTUM {
-                let b = if FIRST { g } else { buffer[i] * k.momentum + k.one_minus_dampening * g };
+                let b = if FIRST {
+                    g
+                } else {
+                    buffer[i] * k.momentum + k.one_minus_dampening * g
+                };
                 buffer[i] = b;
                 g = if NESTEROV { g + k.momentum * b } else { b };
             }
