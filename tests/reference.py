@@ -40,6 +40,6 @@ def load_trajectory(path: Path) -> Trajectory:
         meta = json.loads(str(data["meta"]))
         n, steps = meta["n_params"], meta["steps"]
         initial = [data[f"p0_{i}"] for i in range(n)]
-        grads = [[data[f"g_{t}_{i}"] for i in range(n)] for t in range(steps)] if f"g_0_0" in data else []
+        grads = [[data[f"g_{t}_{i}"] for i in range(n)] for t in range(steps)] if "g_0_0" in data else []
         params = [[data[f"p_{t + 1}_{i}"] for i in range(n)] for t in range(steps)]
     return Trajectory(path.stem, meta["optimizer"], meta["kwargs"], meta["dtype"], steps, initial, grads, params)

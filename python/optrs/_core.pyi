@@ -1,19 +1,31 @@
 """Type stubs of the compiled extension (rust/py). Users go through optrs.optim / optrs.functional."""
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Protocol, final
 
 import numpy as np
 from numpy.typing import NDArray
 
 __version__: str
+__all__ = [
+    "AdadeltaEngine",
+    "AdagradEngine",
+    "AdamEngine",
+    "RMSpropEngine",
+    "SGDEngine",
+    "__version__",
+    "force_simd_level",
+    "get_num_threads",
+    "set_num_threads",
+    "simd_level",
+]
 
 def set_num_threads(threads: int) -> None: ...
 def get_num_threads() -> int: ...
 def simd_level() -> str: ...
 def force_simd_level(level: str | None = None) -> None: ...
 
-class _Engine:
+class _Engine(Protocol):
     """Holds an optimizer's params, state pointers and step counters between steps."""
 
     def __init__(self) -> None: ...
@@ -38,8 +50,18 @@ class _Engine:
         steps: Sequence[NDArray[np.float64]],
     ) -> None: ...
 
+# One engine per optimizer (rust/py/src/optim/), all with _Engine's methods.
+@final
 class SGDEngine(_Engine): ...
+
+@final
 class AdamEngine(_Engine): ...
+
+@final
 class AdagradEngine(_Engine): ...
+
+@final
 class AdadeltaEngine(_Engine): ...
+
+@final
 class RMSpropEngine(_Engine): ...

@@ -7,8 +7,8 @@ the state buffers (NumPy arrays the engine writes in place) and makes each `step
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import Any, ClassVar, Protocol, Union
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any, ClassVar, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
@@ -22,9 +22,9 @@ class _HasData(Protocol):
     grad: NDArray[Any] | None
 
 
-ParamLike = Union[NDArray[Any], Parameter, _HasData]
-ParamsT = Union[Iterable[ParamLike], Iterable[dict[str, Any]]]
-Grads = list[Union[NDArray[Any], None]]
+ParamLike = NDArray[Any] | Parameter | _HasData
+ParamsT = Iterable[ParamLike] | Iterable[dict[str, Any]]
+Grads = Sequence[NDArray[Any] | None]
 
 
 class _Engine(Protocol):
@@ -97,7 +97,7 @@ class Optimizer:
     ``optrs.Parameter``), or of dicts defining param groups (``{"params": [...], "lr": ...}``).
     """
 
-    _engine_class: ClassVar[Callable[[], _Engine]]
+    _engine_class: ClassVar[type[Any]]  # one of the optrs._core engines
     # torch keeps a 'step' entry in each param's state (SGD does not).
     _step_in_state: ClassVar[bool] = True
     # torch creates the state at construction rather than at a param's first step (Adagrad).
@@ -124,7 +124,7 @@ class Optimizer:
         if not isinstance(groups[0], dict):
             groups = [{"params": groups}]
         for group in groups:
-            self.add_param_group(group)
+            self.add_param_group(group)  # type: ignore[arg-type]
 
     # -- param groups ---------------------------------------------------------------------------
 
@@ -165,7 +165,7 @@ class Optimizer:
         returns each param's state views and step counter."""
         prefix = f"param_groups[{index}]['params']"
         arrays = [_array_of(p, f"{prefix}[{i}]") for i, p in enumerate(group["params"])]
-        spec = self._engine_class.state_spec(group)  # type: ignore[attr-defined]
+        spec = self._engine_class.state_spec(group)
         states = _allocate_state(spec, arrays)
         counters = np.zeros(len(arrays), dtype=np.float64)
         steps = [counters[i:i + 1] for i in range(len(arrays))]
