@@ -68,10 +68,11 @@ pub enum Access {
 }
 
 /// Checks that `object` is a float32/float64 ndarray the kernels can use as it is.
-/// `what` names it in errors, e.g. "param_groups[0]['params'][1]" or "grad of ...".
+/// `what` names it in errors, e.g. "param_groups[0]['params'][1]" or "grad of ..."; it is only
+/// called on failure, so the check costs no allocation.
 pub fn check_array<'py>(
     object: &Bound<'py, PyAny>,
-    what: &str,
+    what: &dyn Fn() -> String,
     access: Access,
 ) -> PyResult<ArrayInfo<'py>> {
     let array = object.cast::<PyUntypedArray>().map_err(|_| {
@@ -81,7 +82,8 @@ pub fn check_array<'py>(
             .map(|n| n.to_string())
             .unwrap_or_default();
         param_dtype(format!(
-            "{what} must be a numpy.ndarray of float32 or float64, got {type_name}"
+            "{what} must be a numpy.ndarray of float32 or float64, got {type_name}",
+            what = what()
         ))
     })?;
     let descr = array.dtype();
@@ -91,15 +93,15 @@ pub fn check_array<'py>(
         _ => {
             return Err(param_dtype(format!(
                 "{what} has dtype {}; optimizers run on float32 or float64 arrays (convert with .astype(np.float32))",
-                descr
-            )))
+                descr, what = what())))
         }
     };
     if descr.is_native_byteorder() == Some(false) {
         return Err(param_dtype(format!(
             "{what} has non-native byte order ({}); convert it with .astype({})",
             descr,
-            dtype.name()
+            dtype.name(),
+            what = what()
         )));
     }
     // SAFETY: `array` is a live ndarray (the cast above checked its type), so its object struct
@@ -108,19 +110,20 @@ pub fn check_array<'py>(
     if flags & NPY_ARRAY_C_CONTIGUOUS == 0 {
         return Err(invalid_param(format!(
             "{what} is not C-contiguous (strides {:?}); pass np.ascontiguousarray(...) of it",
-            array.strides()
+            array.strides(),
+            what = what()
         )));
     }
     if flags & NPY_ARRAY_ALIGNED == 0 {
         return Err(invalid_param(format!(
             "{what} is not aligned for {}; pass a copy (np.array(...))",
-            dtype.name()
+            dtype.name(),
+            what = what()
         )));
     }
     if access == Access::Write && flags & NPY_ARRAY_WRITEABLE == 0 {
         return Err(invalid_param(format!(
-            "{what} is read-only; the optimizer updates it in place, so pass a writeable array (np.array(x) makes one)"
-        )));
+            "{what} is read-only; the optimizer updates it in place, so pass a writeable array (np.array(x) makes one)", what = what())));
     }
     // SAFETY: as above, `data` is a plain field of the live array struct.
     let data = DataPtr(unsafe { (*array.as_array_ptr()).fields.data } as *mut u8);

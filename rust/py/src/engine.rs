@@ -11,7 +11,7 @@ use numpy::{PyUntypedArray, PyUntypedArrayMethods};
 use optrs_core::driver::{run, Work};
 use optrs_core::{Float, Rule, TensorMut, MAX_STATE};
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyList};
+use pyo3::types::{PyDict, PyList, PyString};
 use std::marker::PhantomData;
 
 /// A rule whose hyperparameters can be read from a torch-style param group dict.
@@ -19,38 +19,42 @@ pub trait FromGroup: Rule + Sized {
     fn from_group(group: &Bound<'_, PyDict>) -> PyResult<Self>;
 }
 
+// The group readers take interned keys (`pyo3::intern!`): a step reads every option of every
+// group, and interning saves building a Python string for each lookup.
+
 /// Reads `group[key]` as a float.
-pub fn get_f64(group: &Bound<'_, PyDict>, key: &str) -> PyResult<f64> {
+pub fn get_f64(group: &Bound<'_, PyDict>, key: &Bound<'_, PyString>) -> PyResult<f64> {
     let value = required(group, key)?;
-    value.extract::<f64>().map_err(|_| {
-        invalid_hyperparameter(format!(
-            "'{key}' must be a number, got {}",
-            value.repr().map(|r| r.to_string()).unwrap_or_default()
-        ))
-    })
+    value
+        .extract::<f64>()
+        .map_err(|_| wrong_type(key, &value, "a number"))
 }
 
 /// Reads `group[key]` as a bool.
-pub fn get_bool(group: &Bound<'_, PyDict>, key: &str) -> PyResult<bool> {
-    let value = required(group, key)?;
-    value.is_truthy()
+pub fn get_bool(group: &Bound<'_, PyDict>, key: &Bound<'_, PyString>) -> PyResult<bool> {
+    required(group, key)?.is_truthy()
 }
 
 /// Reads `group[key]` as a pair of floats, such as `betas`.
-pub fn get_pair(group: &Bound<'_, PyDict>, key: &str) -> PyResult<(f64, f64)> {
+pub fn get_pair(group: &Bound<'_, PyDict>, key: &Bound<'_, PyString>) -> PyResult<(f64, f64)> {
     let value = required(group, key)?;
-    value.extract::<(f64, f64)>().map_err(|_| {
-        invalid_hyperparameter(format!(
-            "'{key}' must be a pair of numbers, got {}",
-            value.repr().map(|r| r.to_string()).unwrap_or_default()
-        ))
-    })
+    value
+        .extract::<(f64, f64)>()
+        .map_err(|_| wrong_type(key, &value, "a pair of numbers"))
 }
 
-fn required<'py>(group: &Bound<'py, PyDict>, key: &str) -> PyResult<Bound<'py, PyAny>> {
+fn required<'py>(
+    group: &Bound<'py, PyDict>,
+    key: &Bound<'py, PyString>,
+) -> PyResult<Bound<'py, PyAny>> {
     group
         .get_item(key)?
         .ok_or_else(|| invalid_hyperparameter(format!("the param group has no '{key}'")))
+}
+
+fn wrong_type(key: &Bound<'_, PyString>, value: &Bound<'_, PyAny>, expected: &str) -> PyErr {
+    let shown = value.repr().map(|r| r.to_string()).unwrap_or_default();
+    invalid_hyperparameter(format!("'{key}' must be {expected}, got {shown}"))
 }
 
 /// One param and everything the step writes for it.
@@ -99,20 +103,24 @@ impl<R: FromGroup> Default for Engine<R> {
 }
 
 /// Reads and validates a group's hyperparameters.
-pub fn group_rule<R: FromGroup>(group: &Bound<'_, PyAny>, label: &str) -> PyResult<R> {
+/// `label` names the group in errors; it is only called on failure.
+pub fn group_rule<R: FromGroup>(
+    group: &Bound<'_, PyAny>,
+    label: &dyn Fn() -> String,
+) -> PyResult<R> {
     let dict = group
         .cast::<PyDict>()
-        .map_err(|_| param_dtype(format!("{label} must be a dict")))?;
+        .map_err(|_| param_dtype(format!("{} must be a dict", label())))?;
     let rule = R::from_group(dict)
-        .map_err(|e| invalid_hyperparameter(format!("{label}: {}", e.value(group.py()))))?;
+        .map_err(|e| invalid_hyperparameter(format!("{}: {}", label(), e.value(group.py()))))?;
     rule.validate()
-        .map_err(|e| invalid_hyperparameter(format!("{label}: {e}")))?;
+        .map_err(|e| invalid_hyperparameter(format!("{}: {e}", label())))?;
     Ok(rule)
 }
 
 /// The state buffers a group with these hyperparameters needs: names and initial values.
 pub fn state_spec<R: FromGroup>(group: &Bound<'_, PyAny>) -> PyResult<Vec<(&'static str, f64)>> {
-    let rule: R = group_rule(group, "param group")?;
+    let rule: R = group_rule(group, &|| "param group".to_string())?;
     Ok(rule
         .state_names()
         .iter()
@@ -133,8 +141,8 @@ impl<R: FromGroup> Engine<R> {
         steps: &Bound<'_, PyAny>,
         prefix: &str,
     ) -> PyResult<()> {
-        let group_label = format!("param_groups[{}]", self.groups.len());
-        let rule: R = group_rule(group, &group_label)?;
+        let group_index = self.groups.len();
+        let rule: R = group_rule(group, &|| format!("param_groups[{group_index}]"))?;
         let names = rule.state_names();
         let params: Vec<Bound<'_, PyAny>> = params.try_iter()?.collect::<PyResult<_>>()?;
         let states: Vec<Bound<'_, PyAny>> = states.try_iter()?.collect::<PyResult<_>>()?;
@@ -150,7 +158,7 @@ impl<R: FromGroup> Engine<R> {
         let mut slots = Vec::with_capacity(params.len());
         for (i, ((param, state), step)) in params.iter().zip(&states).zip(&steps).enumerate() {
             let label = format!("{prefix}[{i}]");
-            let info = check_array(param, &label, Access::Write)?;
+            let info = check_array(param, &|| label.clone(), Access::Write)?;
             let state: Vec<Bound<'_, PyAny>> = state.try_iter()?.collect::<PyResult<_>>()?;
             if state.len() != names.len() {
                 return Err(invalid_param(format!(
@@ -163,13 +171,17 @@ impl<R: FromGroup> Engine<R> {
             let mut state_ptrs = [DataPtr(std::ptr::null_mut()); MAX_STATE];
             let mut owners = Vec::with_capacity(names.len() + 1);
             for ((buffer, name), ptr) in state.iter().zip(names).zip(&mut state_ptrs) {
-                let buffer_info =
-                    check_array(buffer, &format!("{label}'s state '{name}'"), Access::Write)?;
+                let buffer_info = check_array(
+                    buffer,
+                    &|| format!("{label}'s state '{name}'"),
+                    Access::Write,
+                )?;
                 check_same_layout(&info, &buffer_info, &format!("{label}'s state '{name}'"))?;
                 *ptr = buffer_info.data;
                 owners.push(buffer.clone().unbind());
             }
-            let step_info = check_array(step, &format!("{label}'s step counter"), Access::Write)?;
+            let step_info =
+                check_array(step, &|| format!("{label}'s step counter"), Access::Write)?;
             if step_info.dtype != DType::F64 || step_info.len != 1 {
                 return Err(invalid_param(format!(
                     "{label}'s step counter must be a float64 array of one element"
@@ -215,7 +227,7 @@ impl<R: FromGroup> Engine<R> {
             if param.is(slot.param.bind(param.py())) {
                 continue;
             }
-            let info = check_array(param, &slot.label, Access::Write)?;
+            let info = check_array(param, &|| slot.label.clone(), Access::Write)?;
             if info.dtype != slot.dtype || info.len != slot.len {
                 return Err(invalid_param(format!(
                     "{} was replaced by an array of {} {} elements, but its state holds {} {} elements; \
@@ -278,13 +290,14 @@ impl<R: FromGroup> Engine<R> {
         }
         let mut rules = Vec::with_capacity(self.groups.len());
         for (index, (dict, group)) in groups.iter().zip(&self.groups).enumerate() {
-            let label = format!("param_groups[{index}]");
+            let label = || format!("param_groups[{index}]");
             let rule: R = group_rule(&dict, &label)?;
             if rule.state_names() != group.state_names {
                 return Err(invalid_hyperparameter(format!(
-                    "{label}: its options now need the state buffers ({}) instead of ({}); \
+                    "{}: its options now need the state buffers ({}) instead of ({}); \
                      options that change the optimizer's state (amsgrad, momentum, centered) cannot change \
                      after construction, create a new optimizer instead",
+                    label(),
                     rule.state_names().join(", "),
                     group.state_names.join(", ")
                 )));
@@ -347,12 +360,13 @@ impl<R: FromGroup> Engine<R> {
 
     fn check_grad<'py>(&self, grad: &Bound<'py, PyAny>, index: usize) -> PyResult<ArrayInfo<'py>> {
         let slot = &self.slots[index];
-        let what = format!("grad of {}", slot.label);
+        let what = || format!("grad of {}", slot.label);
         let info = check_array(grad, &what, Access::Read)?;
         let param = slot.param.bind(grad.py());
         if info.dtype != slot.dtype {
             return Err(param_dtype(format!(
-                "{what} has dtype {} but the param is {}; pass a {} grad (g.astype(np.{}))",
+                "{} has dtype {} but the param is {}; pass a {} grad (g.astype(np.{}))",
+                what(),
                 info.dtype.name(),
                 slot.dtype.name(),
                 slot.dtype.name(),
@@ -361,7 +375,8 @@ impl<R: FromGroup> Engine<R> {
         }
         if info.array.shape() != param.shape() {
             return Err(invalid_param(format!(
-                "{what} has shape {} but the param has shape {}",
+                "{} has shape {} but the param has shape {}",
+                what(),
                 shape_str(info.array.shape()),
                 shape_str(param.shape())
             )));
@@ -375,7 +390,8 @@ impl<R: FromGroup> Engine<R> {
         let (start, end) = info.byte_range();
         if let Some(owner) = overlapping(&self.written, start, end) {
             return Err(invalid_param(format!(
-                "{what} shares memory with {owner}, which the step writes; pass a separate grad array (a copy)"
+                "{} shares memory with {owner}, which the step writes; pass a separate grad array (a copy)",
+                what()
             )));
         }
         Ok(info)

@@ -1,20 +1,22 @@
 use crate::engine::{engine_class, get_bool, get_f64, get_pair, FromGroup};
 use optrs_core::rules::Adam;
+use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
 impl FromGroup for Adam {
     fn from_group(group: &Bound<'_, PyDict>) -> PyResult<Self> {
-        let (beta1, beta2) = get_pair(group, "betas")?;
+        let py = group.py();
+        let (beta1, beta2) = get_pair(group, intern!(py, "betas"))?;
         Ok(Adam {
-            lr: get_f64(group, "lr")?,
+            lr: get_f64(group, intern!(py, "lr"))?,
             beta1,
             beta2,
-            eps: get_f64(group, "eps")?,
-            weight_decay: get_f64(group, "weight_decay")?,
-            amsgrad: get_bool(group, "amsgrad")?,
-            maximize: get_bool(group, "maximize")?,
-            decoupled_weight_decay: get_bool(group, "decoupled_weight_decay")?,
+            eps: get_f64(group, intern!(py, "eps"))?,
+            weight_decay: get_f64(group, intern!(py, "weight_decay"))?,
+            amsgrad: get_bool(group, intern!(py, "amsgrad"))?,
+            maximize: get_bool(group, intern!(py, "maximize"))?,
+            decoupled_weight_decay: get_bool(group, intern!(py, "decoupled_weight_decay"))?,
         })
     }
 }
