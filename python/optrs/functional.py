@@ -42,6 +42,9 @@ def sgd(params: Arrays, grads: OptionalArrays, momentum_buffer_list: list[NDArra
         states: list[list[Any]] = [[] for _ in params]
         steps = [np.zeros(1) for _ in params]
     else:
+        if len(grads) != len(params):
+            raise InvalidParamError(f"got {len(grads)} grads for {len(params)} params; "
+                                    "pass one grad (or None) per param")
         if len(momentum_buffer_list) != len(params):
             raise InvalidParamError(f"momentum_buffer_list has {len(momentum_buffer_list)} entries "
                                     f"for {len(params)} params")

@@ -90,6 +90,10 @@ class _State(Mapping[Any, dict[str, Any]]):
                      if self._optimizer._has_state(i)})
 
 
+_SET_OF_PARAMS = ("params must be an ordered collection (a list), not a set: grads and state_dict "
+                  "indices are matched to params by position")
+
+
 class Optimizer:
     """Base class of optrs optimizers; mirrors ``torch.optim.Optimizer``.
 
@@ -118,6 +122,8 @@ class Optimizer:
         if isinstance(params, (np.ndarray, Parameter)):
             raise ParamDTypeError("params must be an iterable of arrays or dicts, not a single array; "
                                   "wrap it in a list: [param]")
+        if isinstance(params, (set, frozenset)):
+            raise ParamDTypeError(_SET_OF_PARAMS)
         groups = list(params)
         if not groups:
             raise InvalidParamError("optimizer got an empty parameter list")
@@ -136,9 +142,8 @@ class Optimizer:
         params = group.get("params")
         if isinstance(params, (np.ndarray, Parameter)) or hasattr(params, "data"):
             params = [params]
-        elif isinstance(params, set):
-            raise ParamDTypeError("params must be an ordered collection (a list), not a set, "
-                                  "so that grads and state_dict indices line up")
+        elif isinstance(params, (set, frozenset)):
+            raise ParamDTypeError(_SET_OF_PARAMS)
         elif params is None:
             raise InvalidParamError("a param group needs a 'params' entry")
         params = list(params)
@@ -165,7 +170,7 @@ class Optimizer:
         returns each param's state views and step counter."""
         prefix = f"param_groups[{index}]['params']"
         arrays = [_array_of(p, f"{prefix}[{i}]") for i, p in enumerate(group["params"])]
-        spec = self._engine_class.state_spec(group)
+        spec = self._engine_class.state_spec(group, f"param_groups[{index}]")
         states = _allocate_state(spec, arrays)
         counters = np.zeros(len(arrays), dtype=np.float64)
         steps = [counters[i:i + 1] for i in range(len(arrays))]

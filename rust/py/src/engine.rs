@@ -38,9 +38,13 @@ pub fn get_bool(group: &Bound<'_, PyDict>, key: &Bound<'_, PyString>) -> PyResul
 /// Reads `group[key]` as a pair of floats, such as `betas`.
 pub fn get_pair(group: &Bound<'_, PyDict>, key: &Bound<'_, PyString>) -> PyResult<(f64, f64)> {
     let value = required(group, key)?;
+    // Any sequence of two numbers, as torch accepts (a list after a JSON round trip, say).
     value
-        .extract::<(f64, f64)>()
-        .map_err(|_| wrong_type(key, &value, "a pair of numbers"))
+        .extract::<Vec<f64>>()
+        .ok()
+        .filter(|pair| pair.len() == 2)
+        .map(|pair| (pair[0], pair[1]))
+        .ok_or_else(|| wrong_type(key, &value, "a pair of numbers"))
 }
 
 fn required<'py>(
@@ -119,8 +123,12 @@ pub fn group_rule<R: FromGroup>(
 }
 
 /// The state buffers a group with these hyperparameters needs: names and initial values.
-pub fn state_spec<R: FromGroup>(group: &Bound<'_, PyAny>) -> PyResult<Vec<(&'static str, f64)>> {
-    let rule: R = group_rule(group, &|| "param group".to_string())?;
+/// `label` names the group in errors.
+pub fn state_spec<R: FromGroup>(
+    group: &Bound<'_, PyAny>,
+    label: &str,
+) -> PyResult<Vec<(&'static str, f64)>> {
+    let rule: R = group_rule(group, &|| label.to_string())?;
     Ok(rule
         .state_names()
         .iter()
@@ -569,10 +577,12 @@ macro_rules! engine_class {
 
             /// Names and initial values of the state buffers a group with these options keeps.
             #[staticmethod]
+            #[pyo3(signature = (group, label = "param group"))]
             fn state_spec(
                 group: &pyo3::Bound<'_, pyo3::PyAny>,
+                label: &str,
             ) -> pyo3::PyResult<Vec<(&'static str, f64)>> {
-                $crate::engine::state_spec::<$rule>(group)
+                $crate::engine::state_spec::<$rule>(group, label)
             }
 
             fn add_group(
