@@ -1,14 +1,19 @@
 //! Runs one optimizer step over many tensors: inline when the work is small, else on the pool,
-//! with big tensors cut into fixed-size chunks and small ones batched into tasks of about the
-//! same size. Chunk boundaries depend only on the tensor sizes, never on the thread count, and
-//! the rules are element-wise, so the result is the same bit for bit on any number of threads.
+//! cut into a few tasks per thread of about equal size (big tensors split, small ones batched).
+//! The rules are element-wise and every SIMD path rounds like the scalar one, so where the cuts
+//! fall never changes a bit: results are the same on any number of threads.
 
 use crate::rules::{Rule, TensorMut};
 use crate::{pool, Float};
 use rayon::prelude::*;
 
-/// Elements per task: big enough to amortise a task (~1 µs) and small enough to balance cores.
-pub const CHUNK: usize = 1 << 15;
+/// Tasks per thread: enough for work stealing to even out a slow core, few enough that each
+/// task streams through long contiguous runs of memory.
+const TASKS_PER_THREAD: usize = 4;
+
+/// Task size bounds in elements: a task costs about a microsecond to schedule.
+const MIN_TASK: usize = 1 << 14;
+const MAX_TASK: usize = 1 << 20;
 
 /// Below this many elements in all, a step is not worth waking other threads for.
 pub const PARALLEL_MIN: usize = 1 << 15;
@@ -37,7 +42,12 @@ pub fn run<R: Rule, T: Float>(work: Vec<Work<'_, R, T>>) {
     if pool.current_num_threads() == 1 {
         return work.into_iter().for_each(Work::apply);
     }
-    let tasks = plan(work);
+    let threads = pool.current_num_threads();
+    let task_len = total
+        .div_ceil(threads * TASKS_PER_THREAD)
+        .clamp(MIN_TASK, MAX_TASK)
+        .next_multiple_of(64);
+    let tasks = plan(work, task_len);
     pool.install(|| {
         tasks
             .into_par_iter()
@@ -45,20 +55,23 @@ pub fn run<R: Rule, T: Float>(work: Vec<Work<'_, R, T>>) {
     });
 }
 
-/// Cuts the work into tasks of about [`CHUNK`] elements.
-fn plan<'a, R: Rule, T: Float>(work: Vec<Work<'a, R, T>>) -> Vec<Vec<Work<'a, R, T>>> {
+/// Cuts the work into tasks of about `task_len` elements.
+fn plan<'a, R: Rule, T: Float>(
+    work: Vec<Work<'a, R, T>>,
+    task_len: usize,
+) -> Vec<Vec<Work<'a, R, T>>> {
     let mut tasks = Vec::new();
     let mut batch = Vec::new();
     let mut batch_len = 0;
     for w in work {
-        if w.tensor.len() >= CHUNK {
+        if w.tensor.len() >= task_len {
             let Work {
                 rule,
                 step,
                 mut tensor,
             } = w;
-            while tensor.len() > CHUNK {
-                let (head, tail) = tensor.split_at(CHUNK);
+            while tensor.len() > task_len {
+                let (head, tail) = tensor.split_at(task_len);
                 tasks.push(vec![Work {
                     rule,
                     step,
@@ -71,7 +84,7 @@ fn plan<'a, R: Rule, T: Float>(work: Vec<Work<'a, R, T>>) -> Vec<Vec<Work<'a, R,
         }
         batch_len += w.tensor.len();
         batch.push(w);
-        if batch_len >= CHUNK {
+        if batch_len >= task_len {
             tasks.push(std::mem::take(&mut batch));
             batch_len = 0;
         }
