@@ -19,16 +19,16 @@ const MAX_TASK: usize = 1 << 20;
 pub const PARALLEL_MIN: usize = 1 << 15;
 
 /// One tensor's update in this step.
-pub struct Work<'a, R, T> {
+pub struct Work<'a, R: Rule, T> {
     pub rule: R,
-    /// Steps this tensor has taken, this one included.
-    pub step: u64,
+    /// `rule.scalars(step)` for this tensor's step count.
+    pub scalars: R::Scalars,
     pub tensor: TensorMut<'a, T>,
 }
 
 impl<R: Rule, T: Float> Work<'_, R, T> {
     fn apply(self) {
-        self.rule.update(self.step, self.tensor);
+        self.rule.update(&self.scalars, self.tensor);
     }
 }
 
@@ -67,19 +67,23 @@ fn plan<'a, R: Rule, T: Float>(
         if w.tensor.len() >= task_len {
             let Work {
                 rule,
-                step,
+                scalars,
                 mut tensor,
             } = w;
             while tensor.len() > task_len {
                 let (head, tail) = tensor.split_at(task_len);
                 tasks.push(vec![Work {
                     rule,
-                    step,
+                    scalars,
                     tensor: head,
                 }]);
                 tensor = tail;
             }
-            tasks.push(vec![Work { rule, step, tensor }]);
+            tasks.push(vec![Work {
+                rule,
+                scalars,
+                tensor,
+            }]);
             continue;
         }
         batch_len += w.tensor.len();

@@ -65,7 +65,7 @@ impl<T: Float> Tensors<T> {
                     });
                     Work {
                         rule,
-                        step,
+                        scalars: rule.scalars(step),
                         tensor: TensorMut::new(p, g, state),
                     }
                 })
@@ -208,8 +208,8 @@ proptest! {
             let [a, b, c] = &mut t.states[0];
             let tensor = TensorMut::new(&mut t.params[0], &t.grads[0], [a, b, c]);
             let (head, tail) = tensor.split_at(cut);
-            rule.update(step, head);
-            rule.update(step, tail);
+            rule.update(&rule.scalars(step), head);
+            rule.update(&rule.scalars(step), tail);
         }
         prop_assert_eq!(whole, t.bits());
     }
@@ -220,11 +220,14 @@ fn adam_first_step_matches_hand_computation() {
     let mut p = [1.0f64];
     let mut m = [0.0f64];
     let mut v = [0.0f64];
-    Adam {
+    let rule = Adam {
         lr: 0.1,
         ..Adam::default()
-    }
-    .update(1, TensorMut::new(&mut p, &[0.5], [&mut m, &mut v, &mut []]));
+    };
+    rule.update(
+        &rule.scalars(1),
+        TensorMut::new(&mut p, &[0.5], [&mut m, &mut v, &mut []]),
+    );
     // m = 0.05, v = 0.00025; bias-corrected m/sqrt(v) = 1, so the step is lr / (1 + eps/0.5).
     assert!((m[0] - 0.05).abs() < 1e-15);
     assert!((v[0] - 0.00025).abs() < 1e-15);

@@ -321,20 +321,22 @@ impl<R: FromGroup> Engine<R> {
             )));
         }
         let mut active = Vec::with_capacity(grads.len());
-        for (group, rule) in self.groups.iter().zip(&rules) {
+        for (group_index, group) in self.groups.iter().enumerate() {
             for index in group.slots.clone() {
                 let grad = &grads[index];
                 if grad.is_none() {
                     continue;
                 }
                 let grad_info = self.check_grad(grad, index)?;
-                active.push((index, *rule, grad_info.data));
+                active.push((group_index, index, grad_info.data));
             }
         }
         // Every check passed: from here on nothing fails, so no array is left half-updated.
         let mut work32 = Vec::new();
         let mut work64 = Vec::new();
-        for (index, rule, grad) in active {
+        // Params of a group usually share their step count: compute its scalars once.
+        let mut last: Option<(usize, u64, R::Scalars)> = None;
+        for (group, index, grad) in active {
             let slot = &self.slots[index];
             // SAFETY: `step` points at the one float64 element of a writeable array this engine
             // keeps alive; the GIL is held, and no other written range overlaps it.
@@ -346,15 +348,21 @@ impl<R: FromGroup> Engine<R> {
             if slot.len == 0 {
                 continue;
             }
+            let rule = rules[group];
+            let scalars = match last {
+                Some((g, s, scalars)) if g == group && s == step => scalars,
+                _ => rule.scalars(step),
+            };
+            last = Some((group, step, scalars));
             match slot.dtype {
                 DType::F32 => work32.push(Work {
                     rule,
-                    step,
+                    scalars,
                     tensor: tensor_of::<f32>(slot, grad),
                 }),
                 DType::F64 => work64.push(Work {
                     rule,
-                    step,
+                    scalars,
                     tensor: tensor_of::<f64>(slot, grad),
                 }),
             }

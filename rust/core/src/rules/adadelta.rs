@@ -38,7 +38,11 @@ impl Rule for Adadelta {
         non_negative("weight_decay", self.weight_decay)
     }
 
-    fn update<T: Float>(&self, _step: u64, tensor: TensorMut<'_, T>) {
+    type Scalars = ();
+
+    fn scalars(&self, _step: u64) {}
+
+    fn update<T: Float>(&self, _: &(), tensor: TensorMut<'_, T>) {
         let kernel = AdadeltaKernel {
             sign: grad_sign(self.maximize),
             weight_decay: T::from_f64(self.weight_decay),

@@ -45,8 +45,14 @@ impl Rule for Adagrad {
         non_negative("eps", self.eps)
     }
 
-    fn update<T: Float>(&self, step: u64, tensor: TensorMut<'_, T>) {
-        let clr = self.lr / (1.0 + (step as f64 - 1.0) * self.lr_decay);
+    /// The decayed learning rate.
+    type Scalars = f64;
+
+    fn scalars(&self, step: u64) -> f64 {
+        self.lr / (1.0 + (step as f64 - 1.0) * self.lr_decay)
+    }
+
+    fn update<T: Float>(&self, &clr: &f64, tensor: TensorMut<'_, T>) {
         let kernel = AdagradKernel {
             sign: grad_sign(self.maximize),
             weight_decay: T::from_f64(self.weight_decay),

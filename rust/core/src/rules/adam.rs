@@ -51,10 +51,19 @@ impl Rule for Adam {
         non_negative("weight_decay", self.weight_decay)
     }
 
-    fn update<T: Float>(&self, step: u64, tensor: TensorMut<'_, T>) {
+    type Scalars = AdamScalars;
+
+    fn scalars(&self, step: u64) -> AdamScalars {
         let step = step as f64;
         let bias_correction1 = 1.0 - self.beta1.powf(step);
         let bias_correction2 = 1.0 - self.beta2.powf(step);
+        AdamScalars {
+            step_size: self.lr / bias_correction1,
+            bias_correction2_sqrt: bias_correction2.sqrt(),
+        }
+    }
+
+    fn update<T: Float>(&self, scalars: &AdamScalars, tensor: TensorMut<'_, T>) {
         let coupled = self.weight_decay != 0.0 && !self.decoupled_weight_decay;
         let kernel = AdamKernel {
             sign: grad_sign(self.maximize),
@@ -63,9 +72,9 @@ impl Rule for Adam {
             one_minus_beta1: T::from_f64(1.0 - self.beta1),
             beta2: T::from_f64(self.beta2),
             one_minus_beta2: T::from_f64(1.0 - self.beta2),
-            bias_correction2_sqrt: T::from_f64(bias_correction2.sqrt()),
+            bias_correction2_sqrt: T::from_f64(scalars.bias_correction2_sqrt),
             eps: T::from_f64(self.eps),
-            neg_step_size: T::from_f64(-(self.lr / bias_correction1)),
+            neg_step_size: T::from_f64(-scalars.step_size),
             tensor,
         };
         let decoupled = self.weight_decay != 0.0 && self.decoupled_weight_decay;
@@ -78,6 +87,13 @@ impl Rule for Adam {
             (true, false, true) => dispatch(kernel.flags::<true, false, true>()),
         }
     }
+}
+
+/// torch's `step_size = lr / bias_correction1` and `bias_correction2 ** 0.5`.
+#[derive(Clone, Copy, Debug)]
+pub struct AdamScalars {
+    step_size: f64,
+    bias_correction2_sqrt: f64,
 }
 
 struct AdamKernel<'a, T> {

@@ -12,7 +12,7 @@ mod sgd;
 
 pub use adadelta::Adadelta;
 pub use adagrad::Adagrad;
-pub use adam::Adam;
+pub use adam::{Adam, AdamScalars};
 pub use rmsprop::RMSprop;
 pub use sgd::Sgd;
 
@@ -97,9 +97,15 @@ pub trait Rule: Copy + Send + Sync + 'static {
     /// Checks the hyperparameters, as torch's constructor does (and also rejects NaN and inf).
     fn validate(&self) -> Result<(), HyperError>;
 
-    /// Updates one tensor, or a contiguous piece of one, in place. `step` counts the steps this
-    /// tensor has taken, this one included (1 on its first).
-    fn update<T: Float>(&self, step: u64, tensor: TensorMut<'_, T>);
+    /// What an update needs besides the hyperparameters that depends only on the step count
+    /// (bias corrections, a decayed lr): computed once per group and step, not once per tensor.
+    type Scalars: Copy + Send + Sync;
+
+    /// The scalars of a tensor's `step`-th step (1 on its first).
+    fn scalars(&self, step: u64) -> Self::Scalars;
+
+    /// Updates one tensor, or a contiguous piece of one, in place.
+    fn update<T: Float>(&self, scalars: &Self::Scalars, tensor: TensorMut<'_, T>);
 }
 
 /// A hyperparameter outside its domain.

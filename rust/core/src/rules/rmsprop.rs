@@ -49,7 +49,11 @@ impl Rule for RMSprop {
         non_negative("alpha", self.alpha)
     }
 
-    fn update<T: Float>(&self, _step: u64, tensor: TensorMut<'_, T>) {
+    type Scalars = ();
+
+    fn scalars(&self, _step: u64) {}
+
+    fn update<T: Float>(&self, _: &(), tensor: TensorMut<'_, T>) {
         let TensorMut {
             param,
             grad,

@@ -52,7 +52,14 @@ impl Rule for Sgd {
         Ok(())
     }
 
-    fn update<T: Float>(&self, step: u64, tensor: TensorMut<'_, T>) {
+    /// Whether this is the tensor's first step, which starts the momentum buffer.
+    type Scalars = bool;
+
+    fn scalars(&self, step: u64) -> bool {
+        step == 1
+    }
+
+    fn update<T: Float>(&self, &first: &bool, tensor: TensorMut<'_, T>) {
         let kernel = SgdKernel {
             sign: grad_sign(self.maximize),
             weight_decay: T::from_f64(self.weight_decay),
@@ -69,7 +76,7 @@ impl Rule for Sgd {
             };
         }
         // torch starts the momentum buffer as a copy of the first gradient.
-        match (step == 1, self.nesterov, decay) {
+        match (first, self.nesterov, decay) {
             (false, false, false) => dispatch(kernel.flags::<true, false, false, false>()),
             (false, false, true) => dispatch(kernel.flags::<true, false, false, true>()),
             (false, true, false) => dispatch(kernel.flags::<true, false, true, false>()),
