@@ -609,12 +609,17 @@ macro_rules! engine_class {
             }
 
             fn step(
-                &mut self,
-                py: pyo3::Python<'_>,
+                slf: &pyo3::Bound<'_, Self>,
                 grads: &pyo3::Bound<'_, pyo3::PyAny>,
                 groups: &pyo3::Bound<'_, pyo3::types::PyList>,
             ) -> pyo3::PyResult<()> {
-                self.0.step(py, grads, groups)
+                let mut engine = slf.try_borrow_mut().map_err(|_| {
+                    pyo3::exceptions::PyRuntimeError::new_err(
+                        "this optimizer is already stepping in another thread; \
+                         step an optimizer from one thread at a time",
+                    )
+                })?;
+                engine.0.step(slf.py(), grads, groups)
             }
 
             /// One step on arrays the caller keeps: the functional API.
