@@ -1,6 +1,6 @@
 //! Adadelta (`torch.optim.Adadelta`).
 
-use super::{closed_unit_interval, grad_sign, non_negative, HyperError, Rule, TensorMut};
+use super::{closed_unit_interval, non_negative, GradPrologue, HyperError, Rule, TensorMut};
 use crate::simd::{dispatch, Kernel};
 use crate::Float;
 
@@ -44,8 +44,7 @@ impl Rule for Adadelta {
 
     fn update<T: Float>(&self, _: &(), tensor: TensorMut<'_, T>) {
         let kernel = AdadeltaKernel {
-            sign: grad_sign(self.maximize),
-            weight_decay: T::from_f64(self.weight_decay),
+            grad: GradPrologue::new(self.maximize, self.weight_decay),
             rho: T::from_f64(self.rho),
             one_minus_rho: T::from_f64(1.0 - self.rho),
             eps: T::from_f64(self.eps),
@@ -60,8 +59,7 @@ impl Rule for Adadelta {
 }
 
 struct AdadeltaKernel<'a, T> {
-    sign: T,
-    weight_decay: T,
+    grad: GradPrologue<T>,
     rho: T,
     one_minus_rho: T,
     eps: T,
@@ -87,10 +85,7 @@ impl<T: Float, const DECAY: bool> Kernel for Flagged<AdadeltaKernel<'_, T>, DECA
         let (grad, square_avg, acc_delta) = (&grad[..n], &mut square_avg[..n], &mut acc_delta[..n]);
         for i in 0..n {
             let p = param[i];
-            let mut g = grad[i] * k.sign;
-            if DECAY {
-                g = g + k.weight_decay * p;
-            }
+            let g = k.grad.apply::<DECAY>(grad[i], p);
             let sq = square_avg[i] * k.rho + k.one_minus_rho * g * g;
             square_avg[i] = sq;
             let std = (sq + k.eps).sqrt();

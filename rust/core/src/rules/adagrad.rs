@@ -1,6 +1,6 @@
 //! Adagrad with learning-rate decay (`torch.optim.Adagrad`).
 
-use super::{grad_sign, non_negative, HyperError, Rule, TensorMut};
+use super::{non_negative, GradPrologue, HyperError, Rule, TensorMut};
 use crate::simd::{dispatch, Kernel};
 use crate::Float;
 
@@ -54,8 +54,7 @@ impl Rule for Adagrad {
 
     fn update<T: Float>(&self, &clr: &f64, tensor: TensorMut<'_, T>) {
         let kernel = AdagradKernel {
-            sign: grad_sign(self.maximize),
-            weight_decay: T::from_f64(self.weight_decay),
+            grad: GradPrologue::new(self.maximize, self.weight_decay),
             eps: T::from_f64(self.eps),
             neg_clr: T::from_f64(-clr),
             tensor,
@@ -68,8 +67,7 @@ impl Rule for Adagrad {
 }
 
 struct AdagradKernel<'a, T> {
-    sign: T,
-    weight_decay: T,
+    grad: GradPrologue<T>,
     eps: T,
     neg_clr: T,
     tensor: TensorMut<'a, T>,
@@ -93,10 +91,7 @@ impl<T: Float, const DECAY: bool> Kernel for Flagged<AdagradKernel<'_, T>, DECAY
         let (grad, sum) = (&grad[..n], &mut sum[..n]);
         for i in 0..n {
             let p = param[i];
-            let mut g = grad[i] * k.sign;
-            if DECAY {
-                g = g + k.weight_decay * p;
-            }
+            let g = k.grad.apply::<DECAY>(grad[i], p);
             let s = sum[i] + g * g;
             sum[i] = s;
             param[i] = p + k.neg_clr * g / (s.sqrt() + k.eps);

@@ -1,7 +1,7 @@
 //! Adam and AdamW (`torch.optim.Adam`, `torch.optim.AdamW`): AdamW is Adam with decoupled
 //! weight decay, as in torch, where `AdamW` is `Adam(decoupled_weight_decay=True)`.
 
-use super::{grad_sign, non_negative, unit_interval, HyperError, Rule, TensorMut};
+use super::{non_negative, unit_interval, GradPrologue, HyperError, Rule, TensorMut};
 use crate::simd::{dispatch, Kernel};
 use crate::Float;
 
@@ -66,8 +66,7 @@ impl Rule for Adam {
     fn update<T: Float>(&self, scalars: &AdamScalars, tensor: TensorMut<'_, T>) {
         let coupled = self.weight_decay != 0.0 && !self.decoupled_weight_decay;
         let kernel = AdamKernel {
-            sign: grad_sign(self.maximize),
-            weight_decay: T::from_f64(self.weight_decay),
+            grad: GradPrologue::new(self.maximize, self.weight_decay),
             decay_factor: T::from_f64(1.0 - self.lr * self.weight_decay),
             one_minus_beta1: T::from_f64(1.0 - self.beta1),
             beta2: T::from_f64(self.beta2),
@@ -97,8 +96,7 @@ pub struct AdamScalars {
 }
 
 struct AdamKernel<'a, T> {
-    sign: T,
-    weight_decay: T,
+    grad: GradPrologue<T>,
     decay_factor: T,
     one_minus_beta1: T,
     beta2: T,
@@ -142,10 +140,7 @@ impl<T: Float, const AMSGRAD: bool, const COUPLED: bool, const DECOUPLED: bool> 
         };
         for i in 0..n {
             let mut p = param[i];
-            let mut g = grad[i] * k.sign;
-            if COUPLED {
-                g = g + k.weight_decay * p;
-            }
+            let g = k.grad.apply::<COUPLED>(grad[i], p);
             if DECOUPLED {
                 p = p * k.decay_factor;
             }

@@ -180,11 +180,31 @@ pub(crate) fn finite(name: &'static str, value: f64) -> Result<(), HyperError> {
     }
 }
 
-/// `-1` for `maximize` (ascend the objective), else `1`; multiplying by it is exact.
-pub(crate) fn grad_sign<T: Float>(maximize: bool) -> T {
-    if maximize {
-        -T::ONE
-    } else {
-        T::ONE
+/// torch's gradient prologue, shared by the rules: the gradient is negated when maximizing, then
+/// gets `weight_decay * param` added (L2 decay) when the rule's `DECAY` flag is set.
+#[derive(Clone, Copy)]
+pub(crate) struct GradPrologue<T> {
+    sign: T,
+    weight_decay: T,
+}
+
+impl<T: Float> GradPrologue<T> {
+    pub(crate) fn new(maximize: bool, weight_decay: f64) -> Self {
+        // Multiplying by -1 is exact, so this is torch's `-grad`.
+        let sign = if maximize { -T::ONE } else { T::ONE };
+        GradPrologue {
+            sign,
+            weight_decay: T::from_f64(weight_decay),
+        }
+    }
+
+    #[inline(always)]
+    pub(crate) fn apply<const DECAY: bool>(self, grad: T, param: T) -> T {
+        let g = grad * self.sign;
+        if DECAY {
+            g + self.weight_decay * param
+        } else {
+            g
+        }
     }
 }

@@ -1,6 +1,6 @@
 //! RMSprop, optionally centered and with momentum (`torch.optim.RMSprop`).
 
-use super::{grad_sign, non_negative, HyperError, Rule, TensorMut};
+use super::{non_negative, GradPrologue, HyperError, Rule, TensorMut};
 use crate::simd::{dispatch, Kernel};
 use crate::Float;
 
@@ -65,8 +65,7 @@ impl Rule for RMSprop {
             _ => (second, third),
         };
         let kernel = RMSpropKernel {
-            sign: grad_sign(self.maximize),
-            weight_decay: T::from_f64(self.weight_decay),
+            grad: GradPrologue::new(self.maximize, self.weight_decay),
             alpha: T::from_f64(self.alpha),
             one_minus_alpha: T::from_f64(1.0 - self.alpha),
             eps: T::from_f64(self.eps),
@@ -92,8 +91,7 @@ impl Rule for RMSprop {
 }
 
 struct RMSpropKernel<'a, T> {
-    sign: T,
-    weight_decay: T,
+    grad: GradPrologue<T>,
     alpha: T,
     one_minus_alpha: T,
     eps: T,
@@ -132,10 +130,7 @@ impl<T: Float, const MOMENTUM: bool, const CENTERED: bool, const DECAY: bool> Ke
         };
         for i in 0..n {
             let p = param[i];
-            let mut g = grad[i] * k.sign;
-            if DECAY {
-                g = g + k.weight_decay * p;
-            }
+            let g = k.grad.apply::<DECAY>(grad[i], p);
             let sq = square_avg[i] * k.alpha + k.one_minus_alpha * g * g;
             square_avg[i] = sq;
             let avg = if CENTERED {

@@ -1,6 +1,6 @@
 //! Stochastic gradient descent with momentum, dampening and Nesterov (`torch.optim.SGD`).
 
-use super::{finite, grad_sign, non_negative, HyperError, Rule, TensorMut};
+use super::{finite, non_negative, GradPrologue, HyperError, Rule, TensorMut};
 use crate::simd::{dispatch, Kernel};
 use crate::Float;
 
@@ -61,8 +61,7 @@ impl Rule for Sgd {
 
     fn update<T: Float>(&self, &first: &bool, tensor: TensorMut<'_, T>) {
         let kernel = SgdKernel {
-            sign: grad_sign(self.maximize),
-            weight_decay: T::from_f64(self.weight_decay),
+            grad: GradPrologue::new(self.maximize, self.weight_decay),
             momentum: T::from_f64(self.momentum),
             one_minus_dampening: T::from_f64(1.0 - self.dampening),
             neg_lr: T::from_f64(-self.lr),
@@ -90,8 +89,7 @@ impl Rule for Sgd {
 }
 
 struct SgdKernel<'a, T> {
-    sign: T,
-    weight_decay: T,
+    grad: GradPrologue<T>,
     momentum: T,
     one_minus_dampening: T,
     neg_lr: T,
@@ -134,10 +132,7 @@ impl<
         let buffer = if MOMENTUM { &mut buffer[..n] } else { buffer };
         for i in 0..n {
             let p = param[i];
-            let mut g = grad[i] * k.sign;
-            if DECAY {
-                g = g + k.weight_decay * p;
-            }
+            let mut g = k.grad.apply::<DECAY>(grad[i], p);
             if MOMENTUM {
                 let b = if FIRST {
                     g
