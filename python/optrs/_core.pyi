@@ -30,7 +30,9 @@ class _Engine(Protocol):
 
     def __init__(self) -> None: ...
     @staticmethod
-    def state_spec(group: dict[str, Any], label: str = "param group") -> list[tuple[str, float]]: ...
+    def state_spec(
+        group: dict[str, Any], label: str = "param group"
+    ) -> tuple[list[tuple[str, float]], list[tuple[str, float]]]: ...
     def add_group(
         self,
         group: dict[str, Any],

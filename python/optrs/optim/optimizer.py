@@ -170,12 +170,19 @@ class Optimizer:
         returns each param's state views and step counter."""
         prefix = f"param_groups[{index}]['params']"
         arrays = [_array_of(p, f"{prefix}[{i}]") for i, p in enumerate(group["params"])]
-        spec = self._engine_class.state_spec(group, f"param_groups[{index}]")
+        spec, scalar_spec = self._engine_class.state_spec(group, f"param_groups[{index}]")
         states = _allocate_state(spec, arrays)
-        counters = np.zeros(len(arrays), dtype=np.float64)
-        steps = [counters[i:i + 1] for i in range(len(arrays))]
+        # Per param: the step count, then the rule's scalar state (NAdam's mu_product, ...).
+        counters = np.zeros((len(arrays), 1 + len(scalar_spec)), dtype=np.float64)
+        counters[:, 1:] = [initial for _, initial in scalar_spec]
+        steps = list(counters)
         engine.add_group(group, arrays, states, steps, prefix)
-        return [{name: buffer for (name, _), buffer in zip(spec, state)} for state in states], steps
+        views = []
+        for state, row in zip(states, steps):
+            view = {name: buffer for (name, _), buffer in zip(spec, state)}
+            view.update((name, row[k + 1:k + 2].reshape(())) for k, (name, _) in enumerate(scalar_spec))
+            views.append(view)
+        return views, steps
 
     # -- stepping -------------------------------------------------------------------------------
 
@@ -226,7 +233,7 @@ class Optimizer:
             return {}
         state: dict[str, Any] = {}
         if self._step_in_state:
-            state["step"] = self._steps[index].reshape(())
+            state["step"] = self._steps[index][0:1].reshape(())
         state.update(self._state_views[index])
         return state
 

@@ -65,7 +65,7 @@ impl<T: Float> Tensors<T> {
                     });
                     Work {
                         rule,
-                        scalars: rule.scalars(step),
+                        scalars: rule.scalars(step, &mut []),
                         tensor: TensorMut::new(p, g, state),
                     }
                 })
@@ -208,8 +208,8 @@ proptest! {
             let [a, b, c] = &mut t.states[0];
             let tensor = TensorMut::new(&mut t.params[0], &t.grads[0], [a, b, c]);
             let (head, tail) = tensor.split_at(cut);
-            rule.update(&rule.scalars(step), head);
-            rule.update(&rule.scalars(step), tail);
+            rule.update(&rule.scalars(step, &mut []), head);
+            rule.update(&rule.scalars(step, &mut []), tail);
         }
         prop_assert_eq!(whole, t.bits());
     }
@@ -225,7 +225,7 @@ fn adam_first_step_matches_hand_computation() {
         ..Adam::default()
     };
     rule.update(
-        &rule.scalars(1),
+        &rule.scalars(1, &mut []),
         TensorMut::new(&mut p, &[0.5], [&mut m, &mut v, &mut []]),
     );
     // m = 0.05, v = 0.00025; bias-corrected m/sqrt(v) = 1, so the step is lr / (1 + eps/0.5).

@@ -69,7 +69,9 @@ struct Slot {
     len: usize,
     /// State buffers in the rule's slot order; unused slots are null and never read.
     state: [DataPtr; MAX_STATE],
+    /// The step count, then the rule's per-param scalar state: `step_len` float64s.
     step: DataPtr,
+    step_len: usize,
     /// Keeps the state and step arrays alive as long as the pointers above are used.
     _owners: Vec<Py<PyAny>>,
     label: String,
@@ -122,19 +124,23 @@ pub fn group_rule<R: FromGroup>(
     Ok(rule)
 }
 
-/// The state buffers a group with these hyperparameters needs: names and initial values.
-/// `label` names the group in errors.
-pub fn state_spec<R: FromGroup>(
-    group: &Bound<'_, PyAny>,
-    label: &str,
-) -> PyResult<Vec<(&'static str, f64)>> {
+/// Names and initial values of the state a param of a group with these options keeps.
+pub type Spec = Vec<(&'static str, f64)>;
+
+/// The state a group with these hyperparameters needs: its per-element buffers, and its
+/// per-param scalars after the step count. `label` names the group in errors.
+pub fn state_spec<R: FromGroup>(group: &Bound<'_, PyAny>, label: &str) -> PyResult<(Spec, Spec)> {
     let rule: R = group_rule(group, &|| label.to_string())?;
-    Ok(rule
-        .state_names()
-        .iter()
-        .enumerate()
-        .map(|(slot, &name)| (name, rule.initial_state(slot)))
-        .collect())
+    let buffers = rule.state_names().iter().enumerate();
+    let scalars = rule.scalar_state_names().iter().enumerate();
+    Ok((
+        buffers
+            .map(|(k, &name)| (name, rule.initial_state(k)))
+            .collect(),
+        scalars
+            .map(|(k, &name)| (name, rule.initial_scalar_state(k)))
+            .collect(),
+    ))
 }
 
 impl<R: FromGroup> Engine<R> {
@@ -190,9 +196,12 @@ impl<R: FromGroup> Engine<R> {
             }
             let step_info =
                 check_array(step, &|| format!("{label}'s step counter"), Access::Write)?;
-            if step_info.dtype != DType::F64 || step_info.len != 1 {
+            let step_len = 1 + rule.scalar_state_names().len();
+            if step_info.dtype != DType::F64 || step_info.len != step_len {
                 return Err(invalid_param(format!(
-                    "{label}'s step counter must be a float64 array of one element"
+                    "{label}'s step counter must be a float64 array of {step_len} element(s): \
+                     the step count, then the scalar state ({})",
+                    rule.scalar_state_names().join(", ")
                 )));
             }
             owners.push(step.clone().unbind());
@@ -203,6 +212,7 @@ impl<R: FromGroup> Engine<R> {
                 len: info.len,
                 state: state_ptrs,
                 step: step_info.data,
+                step_len,
                 _owners: owners,
                 label,
             });
@@ -334,26 +344,28 @@ impl<R: FromGroup> Engine<R> {
         // Every check passed: from here on nothing fails, so no array is left half-updated.
         let mut work32 = Vec::new();
         let mut work64 = Vec::new();
-        // Params of a group usually share their step count: compute its scalars once.
+        // Params of a group usually share their step count: unless the rule keeps scalar state
+        // of its own, compute the step's scalars once.
         let mut last: Option<(usize, u64, R::Scalars)> = None;
         for (group, index, grad) in active {
             let slot = &self.slots[index];
-            // SAFETY: `step` points at the one float64 element of a writeable array this engine
-            // keeps alive; the GIL is held, and no other written range overlaps it.
-            let step = unsafe {
-                let counter = slot.step.0 as *mut f64;
-                *counter += 1.0;
-                *counter as u64
-            };
-            if slot.len == 0 {
-                continue;
-            }
+            // SAFETY: `step` points at `step_len` float64s of a writeable, aligned array this
+            // engine keeps alive; the GIL is held, and no other written range overlaps them.
+            let counters =
+                unsafe { std::slice::from_raw_parts_mut(slot.step.0 as *mut f64, slot.step_len) };
+            counters[0] += 1.0;
+            let step = counters[0] as u64;
             let rule = rules[group];
             let scalars = match last {
                 Some((g, s, scalars)) if g == group && s == step => scalars,
-                _ => rule.scalars(step),
+                _ => rule.scalars(step, &mut counters[1..]),
             };
-            last = Some((group, step, scalars));
+            if slot.step_len == 1 {
+                last = Some((group, step, scalars));
+            }
+            if slot.len == 0 {
+                continue;
+            }
             match slot.dtype {
                 DType::F32 => work32.push(Work {
                     rule,
@@ -521,7 +533,7 @@ fn written_ranges(
         {
             push(*ptr, bytes, Holds::State(k));
         }
-        push(slot.step, 8, Holds::Step);
+        push(slot.step, 8 * slot.step_len, Holds::Step);
     }
     ranges.sort_unstable_by_key(|r| r.start);
     let describe = |range: &Range| -> String {
@@ -583,13 +595,14 @@ macro_rules! engine_class {
                 Self(Default::default())
             }
 
-            /// Names and initial values of the state buffers a group with these options keeps.
+            /// Names and initial values of the state a group with these options keeps: the
+            /// per-element buffers, and the per-param scalars after the step count.
             #[staticmethod]
             #[pyo3(signature = (group, label = "param group"))]
             fn state_spec(
                 group: &pyo3::Bound<'_, pyo3::PyAny>,
                 label: &str,
-            ) -> pyo3::PyResult<Vec<(&'static str, f64)>> {
+            ) -> pyo3::PyResult<($crate::engine::Spec, $crate::engine::Spec)> {
                 $crate::engine::state_spec::<$rule>(group, label)
             }
 

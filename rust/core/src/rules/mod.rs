@@ -97,12 +97,25 @@ pub trait Rule: Copy + Send + Sync + 'static {
     /// Checks the hyperparameters, as torch's constructor does (and also rejects NaN and inf).
     fn validate(&self) -> Result<(), HyperError>;
 
+    /// Names of the per-param scalar state besides the step count (NAdam's `mu_product`,
+    /// ASGD's `eta` and `mu`), with torch's names.
+    fn scalar_state_names(&self) -> &'static [&'static str] {
+        &[]
+    }
+
+    /// The value scalar state `index` starts at.
+    fn initial_scalar_state(&self, _index: usize) -> f64 {
+        0.0
+    }
+
     /// What an update needs besides the hyperparameters that depends only on the step count
-    /// (bias corrections, a decayed lr): computed once per group and step, not once per tensor.
+    /// and the scalar state (bias corrections, a decayed lr): computed once per tensor and step
+    /// (once per group and step for rules without scalar state), not once per chunk.
     type Scalars: Copy + Send + Sync;
 
-    /// The scalars of a tensor's `step`-th step (1 on its first).
-    fn scalars(&self, step: u64) -> Self::Scalars;
+    /// The scalars of a tensor's `step`-th step (1 on its first); advances `scalar_state`
+    /// (in the order of `scalar_state_names`) to after this step.
+    fn scalars(&self, step: u64, scalar_state: &mut [f64]) -> Self::Scalars;
 
     /// Updates one tensor, or a contiguous piece of one, in place.
     fn update<T: Float>(&self, scalars: &Self::Scalars, tensor: TensorMut<'_, T>);

@@ -55,7 +55,7 @@ impl Rule for Sgd {
     /// Whether this is the tensor's first step, which starts the momentum buffer.
     type Scalars = bool;
 
-    fn scalars(&self, step: u64) -> bool {
+    fn scalars(&self, step: u64, _: &mut [f64]) -> bool {
         step == 1
     }
 
