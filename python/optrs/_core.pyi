@@ -8,10 +8,15 @@ from numpy.typing import NDArray
 
 __version__: str
 __all__ = [
+    "ASGDEngine",
     "AdadeltaEngine",
     "AdagradEngine",
     "AdamEngine",
+    "AdamaxEngine",
+    "NAdamEngine",
+    "RAdamEngine",
     "RMSpropEngine",
+    "RpropEngine",
     "SGDEngine",
     "__version__",
     "force_simd_level",
@@ -67,3 +72,18 @@ class AdadeltaEngine(_Engine): ...
 
 @final
 class RMSpropEngine(_Engine): ...
+
+@final
+class AdamaxEngine(_Engine): ...
+
+@final
+class NAdamEngine(_Engine): ...
+
+@final
+class RAdamEngine(_Engine): ...
+
+@final
+class RpropEngine(_Engine): ...
+
+@final
+class ASGDEngine(_Engine): ...

@@ -58,5 +58,10 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<optim::adagrad::AdagradEngine>()?;
     m.add_class::<optim::adadelta::AdadeltaEngine>()?;
     m.add_class::<optim::rmsprop::RMSpropEngine>()?;
+    m.add_class::<optim::adamax::AdamaxEngine>()?;
+    m.add_class::<optim::nadam::NAdamEngine>()?;
+    m.add_class::<optim::radam::RAdamEngine>()?;
+    m.add_class::<optim::rprop::RpropEngine>()?;
+    m.add_class::<optim::asgd::ASGDEngine>()?;
     Ok(())
 }

@@ -7,13 +7,23 @@
 mod adadelta;
 mod adagrad;
 mod adam;
+mod adamax;
+mod asgd;
+mod nadam;
+mod radam;
 mod rmsprop;
+mod rprop;
 mod sgd;
 
 pub use adadelta::Adadelta;
 pub use adagrad::Adagrad;
 pub use adam::{Adam, AdamScalars};
+pub use adamax::Adamax;
+pub use asgd::{Asgd, AsgdScalars};
+pub use nadam::{NAdam, NAdamScalars};
+pub use radam::{RAdam, RAdamScalars};
 pub use rmsprop::RMSprop;
+pub use rprop::Rprop;
 pub use sgd::Sgd;
 
 use crate::Float;

@@ -1,0 +1,153 @@
+//! NAdam, Adam with Nesterov momentum and momentum decay (`torch.optim.NAdam`).
+
+use super::{non_negative, unit_interval, GradPrologue, HyperError, Rule, TensorMut};
+use crate::simd::{dispatch, Kernel};
+use crate::Float;
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct NAdam {
+    pub lr: f64,
+    pub beta1: f64,
+    pub beta2: f64,
+    pub eps: f64,
+    pub weight_decay: f64,
+    pub momentum_decay: f64,
+    pub decoupled_weight_decay: bool,
+    pub maximize: bool,
+}
+
+impl Default for NAdam {
+    /// torch's defaults.
+    fn default() -> Self {
+        NAdam {
+            lr: 2e-3,
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+            weight_decay: 0.0,
+            momentum_decay: 4e-3,
+            decoupled_weight_decay: false,
+            maximize: false,
+        }
+    }
+}
+
+/// The two coefficients of torch's two `addcdiv_` and the bias correction of `exp_avg_sq`.
+#[derive(Clone, Copy, Debug)]
+pub struct NAdamScalars {
+    grad_coefficient: f64,
+    exp_avg_coefficient: f64,
+    bias_correction2: f64,
+}
+
+impl Rule for NAdam {
+    fn state_names(&self) -> &'static [&'static str] {
+        &["exp_avg", "exp_avg_sq"]
+    }
+
+    fn scalar_state_names(&self) -> &'static [&'static str] {
+        &["mu_product"]
+    }
+
+    fn initial_scalar_state(&self, _index: usize) -> f64 {
+        1.0
+    }
+
+    fn validate(&self) -> Result<(), HyperError> {
+        non_negative("lr", self.lr)?;
+        non_negative("eps", self.eps)?;
+        unit_interval("betas[0]", self.beta1)?;
+        unit_interval("betas[1]", self.beta2)?;
+        non_negative("weight_decay", self.weight_decay)?;
+        non_negative("momentum_decay", self.momentum_decay)
+    }
+
+    type Scalars = NAdamScalars;
+
+    fn scalars(&self, step: u64, scalar_state: &mut [f64]) -> NAdamScalars {
+        let step = step as f64;
+        let mu = self.beta1 * (1.0 - 0.5 * 0.96f64.powf(step * self.momentum_decay));
+        let mu_next = self.beta1 * (1.0 - 0.5 * 0.96f64.powf((step + 1.0) * self.momentum_decay));
+        // torch keeps mu_product in a float32 tensor, so it is rounded to float32 every step.
+        let mu_product = (scalar_state[0] as f32 * mu as f32) as f64;
+        scalar_state[0] = mu_product;
+        let mu_product_next = mu_product * mu_next;
+        NAdamScalars {
+            grad_coefficient: -self.lr * (1.0 - mu) / (1.0 - mu_product),
+            exp_avg_coefficient: (-self.lr * mu_next) / (1.0 - mu_product_next),
+            bias_correction2: 1.0 - self.beta2.powf(step),
+        }
+    }
+
+    fn update<T: Float>(&self, scalars: &NAdamScalars, tensor: TensorMut<'_, T>) {
+        let kernel = NAdamKernel {
+            grad: GradPrologue::new(self.maximize, self.weight_decay),
+            decay_factor: T::from_f64(1.0 - self.lr * self.weight_decay),
+            one_minus_beta1: T::from_f64(1.0 - self.beta1),
+            beta2: T::from_f64(self.beta2),
+            one_minus_beta2: T::from_f64(1.0 - self.beta2),
+            bias_correction2: T::from_f64(scalars.bias_correction2),
+            eps: T::from_f64(self.eps),
+            grad_coefficient: T::from_f64(scalars.grad_coefficient),
+            exp_avg_coefficient: T::from_f64(scalars.exp_avg_coefficient),
+            tensor,
+        };
+        let decay = self.weight_decay != 0.0;
+        match (
+            decay && !self.decoupled_weight_decay,
+            decay && self.decoupled_weight_decay,
+        ) {
+            (false, false) => dispatch(Flagged::<_, false, false>(kernel)),
+            (true, _) => dispatch(Flagged::<_, true, false>(kernel)),
+            (false, true) => dispatch(Flagged::<_, false, true>(kernel)),
+        }
+    }
+}
+
+struct NAdamKernel<'a, T> {
+    grad: GradPrologue<T>,
+    decay_factor: T,
+    one_minus_beta1: T,
+    beta2: T,
+    one_minus_beta2: T,
+    bias_correction2: T,
+    eps: T,
+    grad_coefficient: T,
+    exp_avg_coefficient: T,
+    tensor: TensorMut<'a, T>,
+}
+
+/// The kernel with its branches resolved at compile time, so each loop body is branch-free.
+struct Flagged<K, const COUPLED: bool, const DECOUPLED: bool>(K);
+
+impl<T: Float, const COUPLED: bool, const DECOUPLED: bool> Kernel
+    for Flagged<NAdamKernel<'_, T>, COUPLED, DECOUPLED>
+{
+    type Output = ();
+
+    #[inline(always)]
+    fn run(self) {
+        let k = self.0;
+        let TensorMut {
+            param,
+            grad,
+            state: [exp_avg, exp_avg_sq, _],
+        } = k.tensor;
+        let n = param.len();
+        let (grad, exp_avg, exp_avg_sq) = (&grad[..n], &mut exp_avg[..n], &mut exp_avg_sq[..n]);
+        for i in 0..n {
+            let mut p = param[i];
+            let g = k.grad.apply::<COUPLED>(grad[i], p);
+            if DECOUPLED {
+                p = p * k.decay_factor;
+            }
+            let m = exp_avg[i].lerp(g, k.one_minus_beta1);
+            let v = exp_avg_sq[i] * k.beta2 + k.one_minus_beta2 * g * g;
+            exp_avg[i] = m;
+            exp_avg_sq[i] = v;
+            let denom = (v / k.bias_correction2).sqrt() + k.eps;
+            p = p + k.grad_coefficient * g / denom;
+            param[i] = p + k.exp_avg_coefficient * m / denom;
+        }
+    }
+}
