@@ -96,7 +96,7 @@ struct RpropKernel<'a, T> {
     tensor: TensorMut<'a, T>,
 }
 
-/// `torch.sign`: -1, 0 or 1, and NaN for NaN.
+/// `torch.sign`: -1, 0 or 1, and 0 for NaN (so a NaN gradient moves nothing, as in torch).
 #[inline(always)]
 fn sign<T: Float>(x: T) -> T {
     if x > T::ZERO {
@@ -104,7 +104,7 @@ fn sign<T: Float>(x: T) -> T {
     } else if x < T::ZERO {
         -T::ONE
     } else {
-        x * T::ZERO // 0 for ±0, NaN for NaN
+        T::ZERO
     }
 }
 
@@ -135,16 +135,14 @@ impl<T: Float> Kernel for RpropKernel<'_, T> {
         let (grad, prev, step_size) = (&grad[..n], &mut prev[..n], &mut step_size[..n]);
         for i in 0..n {
             let g = grad[i] * k.sign;
-            // torch maps sign(g * prev) to etaplus / etaminus / 1 (NaN stays NaN).
-            let agreement = sign(g * prev[i]);
+            // torch maps sign(g * prev) to etaplus / etaminus / 1.
+            let agreement = g * prev[i];
             let factor = if agreement > T::ZERO {
                 k.etaplus
             } else if agreement < T::ZERO {
                 k.etaminus
-            } else if agreement == T::ZERO {
-                T::ONE
             } else {
-                agreement
+                T::ONE
             };
             let size = clamp(step_size[i] * factor, k.step_size_min, k.step_size_max);
             step_size[i] = size;
