@@ -8,11 +8,13 @@ from numpy.typing import NDArray
 
 __version__: str
 __all__ = [
+    "ADOPTEngine",
     "ASGDEngine",
     "AdadeltaEngine",
     "AdagradEngine",
     "AdamEngine",
     "AdamaxEngine",
+    "LionEngine",
     "NAdamEngine",
     "RAdamEngine",
     "RMSpropEngine",
@@ -87,3 +89,9 @@ class RpropEngine(_Engine): ...
 
 @final
 class ASGDEngine(_Engine): ...
+
+@final
+class LionEngine(_Engine): ...
+
+@final
+class ADOPTEngine(_Engine): ...

@@ -5,7 +5,9 @@ from .adagrad import Adagrad
 from .adam import Adam
 from .adamax import Adamax
 from .adamw import AdamW
+from .adopt import ADOPT
 from .asgd import ASGD
+from .lion import Lion
 from .nadam import NAdam
 from .optimizer import Optimizer
 from .radam import RAdam
@@ -15,5 +17,5 @@ from .sgd import SGD
 
 __all__ = [
     "Optimizer", "SGD", "Adagrad", "Adadelta", "RMSprop", "Adam", "AdamW",
-    "Adamax", "NAdam", "RAdam", "Rprop", "ASGD",
+    "Adamax", "NAdam", "RAdam", "Rprop", "ASGD", "Lion", "ADOPT",
 ]

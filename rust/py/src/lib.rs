@@ -63,5 +63,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<optim::radam::RAdamEngine>()?;
     m.add_class::<optim::rprop::RpropEngine>()?;
     m.add_class::<optim::asgd::ASGDEngine>()?;
+    m.add_class::<optim::lion::LionEngine>()?;
+    m.add_class::<optim::adopt::ADOPTEngine>()?;
     Ok(())
 }

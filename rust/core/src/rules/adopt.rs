@@ -1,0 +1,170 @@
+//! ADOPT (Taniguchi et al., 2024, "ADOPT: Modified Adam Can Converge with Any β2 with the
+//! Optimal Rate", Algorithm 2 with clipping): the second moment is initialised from the first
+//! gradient, and each step normalises the gradient by the second moment of the *previous* steps
+//! before the momentum, which removes Adam's need for a β2 tuned to the problem.
+
+use super::{non_negative, unit_interval, GradPrologue, HyperError, Rule, TensorMut};
+use crate::simd::{dispatch, Kernel};
+use crate::Float;
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Adopt {
+    pub lr: f64,
+    pub beta1: f64,
+    pub beta2: f64,
+    pub eps: f64,
+    pub weight_decay: f64,
+    /// AdamW-style decay (shrink the param) instead of adding decay to the gradient.
+    pub decouple: bool,
+    /// Clip the normalised gradient to ±t^(1/4), the paper's stabilised variant.
+    pub clip: bool,
+    pub maximize: bool,
+}
+
+impl Default for Adopt {
+    /// The paper's defaults.
+    fn default() -> Self {
+        Adopt {
+            lr: 1e-3,
+            beta1: 0.9,
+            beta2: 0.9999,
+            eps: 1e-6,
+            weight_decay: 0.0,
+            decouple: false,
+            clip: true,
+            maximize: false,
+        }
+    }
+}
+
+/// Which phase a step is in: the first step only initialises the second moment.
+#[derive(Clone, Copy, Debug)]
+pub enum AdoptScalars {
+    Initialise,
+    /// A regular step with the clipping bound t^(1/4) (infinite without clipping).
+    Update {
+        clip: f64,
+    },
+}
+
+impl Rule for Adopt {
+    fn state_names(&self) -> &'static [&'static str] {
+        &["exp_avg", "exp_avg_sq"]
+    }
+
+    fn validate(&self) -> Result<(), HyperError> {
+        non_negative("lr", self.lr)?;
+        non_negative("eps", self.eps)?;
+        unit_interval("betas[0]", self.beta1)?;
+        unit_interval("betas[1]", self.beta2)?;
+        non_negative("weight_decay", self.weight_decay)
+    }
+
+    type Scalars = AdoptScalars;
+
+    fn scalars(&self, step: u64, _: &mut [f64]) -> AdoptScalars {
+        if step == 1 {
+            return AdoptScalars::Initialise;
+        }
+        // The paper counts the initialising gradient as t = 0.
+        let t = (step - 1) as f64;
+        AdoptScalars::Update {
+            clip: if self.clip {
+                t.powf(0.25)
+            } else {
+                f64::INFINITY
+            },
+        }
+    }
+
+    fn update<T: Float>(&self, scalars: &AdoptScalars, tensor: TensorMut<'_, T>) {
+        let clip = match *scalars {
+            AdoptScalars::Initialise => None,
+            AdoptScalars::Update { clip } => Some(clip),
+        };
+        let kernel = AdoptKernel {
+            grad: GradPrologue::new(self.maximize, self.weight_decay),
+            decay_factor: T::from_f64(1.0 - self.lr * self.weight_decay),
+            one_minus_beta1: T::from_f64(1.0 - self.beta1),
+            beta2: T::from_f64(self.beta2),
+            one_minus_beta2: T::from_f64(1.0 - self.beta2),
+            eps: T::from_f64(self.eps),
+            clip: T::from_f64(clip.unwrap_or(0.0)),
+            neg_lr: T::from_f64(-self.lr),
+            tensor,
+        };
+        let decay = self.weight_decay != 0.0;
+        match (
+            clip.is_none(),
+            decay && !self.decouple,
+            decay && self.decouple,
+        ) {
+            (true, false, false) => dispatch(Flagged::<_, true, false, false>(kernel)),
+            (true, true, _) => dispatch(Flagged::<_, true, true, false>(kernel)),
+            (true, false, true) => dispatch(Flagged::<_, true, false, true>(kernel)),
+            (false, false, false) => dispatch(Flagged::<_, false, false, false>(kernel)),
+            (false, true, _) => dispatch(Flagged::<_, false, true, false>(kernel)),
+            (false, false, true) => dispatch(Flagged::<_, false, false, true>(kernel)),
+        }
+    }
+}
+
+struct AdoptKernel<'a, T> {
+    grad: GradPrologue<T>,
+    decay_factor: T,
+    one_minus_beta1: T,
+    beta2: T,
+    one_minus_beta2: T,
+    eps: T,
+    clip: T,
+    neg_lr: T,
+    tensor: TensorMut<'a, T>,
+}
+
+/// The kernel with its branches resolved at compile time, so each loop body is branch-free.
+struct Flagged<K, const INITIALISE: bool, const COUPLED: bool, const DECOUPLED: bool>(K);
+
+impl<T: Float, const INITIALISE: bool, const COUPLED: bool, const DECOUPLED: bool> Kernel
+    for Flagged<AdoptKernel<'_, T>, INITIALISE, COUPLED, DECOUPLED>
+{
+    type Output = ();
+
+    #[inline(always)]
+    fn run(self) {
+        let k = self.0;
+        let TensorMut {
+            param,
+            grad,
+            state: [exp_avg, exp_avg_sq, _],
+        } = k.tensor;
+        let n = param.len();
+        let (grad, exp_avg, exp_avg_sq) = (&grad[..n], &mut exp_avg[..n], &mut exp_avg_sq[..n]);
+        for i in 0..n {
+            let mut p = param[i];
+            let g = k.grad.apply::<COUPLED>(grad[i], p);
+            if DECOUPLED {
+                p = p * k.decay_factor;
+            }
+            let v = exp_avg_sq[i];
+            if INITIALISE {
+                exp_avg_sq[i] = v + g * g;
+                param[i] = p;
+                continue;
+            }
+            let denom = v.sqrt().maximum(k.eps);
+            let normed = g / denom;
+            // Clamp to [-clip, clip]; NaN stays NaN.
+            let normed = if normed > k.clip {
+                k.clip
+            } else if normed < -k.clip {
+                -k.clip
+            } else {
+                normed
+            };
+            let m = exp_avg[i].lerp(normed, k.one_minus_beta1);
+            exp_avg[i] = m;
+            param[i] = p + k.neg_lr * m;
+            exp_avg_sq[i] = v * k.beta2 + k.one_minus_beta2 * g * g;
+        }
+    }
+}
