@@ -1,5 +1,7 @@
 """Optimizers with ``torch.optim``'s names, arguments, defaults and numbers."""
 
+from . import lr_scheduler as lr_scheduler
+from . import swa_utils as swa_utils
 from .adadelta import Adadelta
 from .adagrad import Adagrad
 from .adam import Adam
