@@ -6,7 +6,7 @@
     opt.step([grad_w])   # w changes in place
 """
 
-from . import functional, optim
+from . import functional, optim, utils
 from ._core import __version__, get_num_threads, set_num_threads, simd_level
 from .errors import InvalidHyperparameterError, InvalidParamError, OptrsError, ParamDTypeError
 from .parameter import Parameter
@@ -15,6 +15,7 @@ __all__ = [
     "__version__",
     "optim",
     "functional",
+    "utils",
     "Parameter",
     "set_num_threads",
     "get_num_threads",

@@ -21,16 +21,42 @@ __all__ = [
     "RpropEngine",
     "SGDEngine",
     "__version__",
+    "clip_grad_norm",
+    "clip_grads_with_norm",
     "force_simd_level",
     "get_num_threads",
     "set_num_threads",
     "simd_level",
+    "total_norm",
 ]
 
 def set_num_threads(threads: int) -> None: ...
 def get_num_threads() -> int: ...
 def simd_level() -> str: ...
 def force_simd_level(level: str | None = None) -> None: ...
+
+# Gradient norms (rust/py/src/utils.rs): None entries of the lists are skipped; `name` labels the
+# list in errors; the results are the norm and its dtype name ("float32" or "float64").
+def clip_grad_norm(
+    grads: Sequence[NDArray[Any] | None],
+    max_norm: float,
+    norm_type: float = 2.0,
+    error_if_nonfinite: bool = False,
+    name: str = "grads",
+) -> tuple[float, str]: ...
+def clip_grads_with_norm(
+    grads: Sequence[NDArray[Any] | None],
+    max_norm: float,
+    total_norm: float,
+    norm_dtype: str = "float64",
+    name: str = "grads",
+) -> None: ...
+def total_norm(
+    tensors: Sequence[NDArray[Any] | None],
+    norm_type: float = 2.0,
+    error_if_nonfinite: bool = False,
+    name: str = "tensors",
+) -> tuple[float, str]: ...
 
 class _Engine(Protocol):
     """Holds an optimizer's params, state pointers and step counters between steps."""

@@ -3,6 +3,7 @@
 
 pub mod driver;
 mod float;
+pub mod norms;
 pub mod pool;
 pub mod rules;
 pub mod simd;

@@ -5,6 +5,7 @@ mod arrays;
 mod engine;
 mod errors;
 mod optim;
+mod utils;
 
 use optrs_core::{pool, simd};
 use pyo3::prelude::*;
@@ -53,6 +54,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(get_num_threads, m)?)?;
     m.add_function(wrap_pyfunction!(simd_level, m)?)?;
     m.add_function(wrap_pyfunction!(force_simd_level, m)?)?;
+    utils::register(m)?;
     m.add_class::<optim::sgd::SGDEngine>()?;
     m.add_class::<optim::adam::AdamEngine>()?;
     m.add_class::<optim::adagrad::AdagradEngine>()?;

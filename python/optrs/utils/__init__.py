@@ -1,0 +1,20 @@
+"""Helpers from ``torch.nn.utils`` and ``torch.optim.swa_utils`` for NumPy params and grads:
+gradient clipping (norm and value), the total norm, params to and from one vector, and weight
+averaging (SWA, EMA). Names, arguments and numbers follow torch."""
+
+from .averaging import AveragedParams, get_ema_avg_fn, get_swa_avg_fn
+from .clip_grad import clip_grad_norm_, clip_grad_value_, clip_grads_norm_, clip_grads_with_norm_, get_total_norm
+from .convert_parameters import parameters_to_vector, vector_to_parameters
+
+__all__ = [
+    "clip_grad_norm_",
+    "clip_grads_norm_",
+    "clip_grad_value_",
+    "get_total_norm",
+    "clip_grads_with_norm_",
+    "parameters_to_vector",
+    "vector_to_parameters",
+    "AveragedParams",
+    "get_swa_avg_fn",
+    "get_ema_avg_fn",
+]
