@@ -9,6 +9,7 @@ from .adamax import Adamax
 from .adamw import AdamW
 from .adopt import ADOPT
 from .asgd import ASGD
+from .lbfgs import LBFGS
 from .lion import Lion
 from .nadam import NAdam
 from .optimizer import Optimizer
@@ -20,4 +21,5 @@ from .sgd import SGD
 __all__ = [
     "Optimizer", "SGD", "Adagrad", "Adadelta", "RMSprop", "Adam", "AdamW",
     "Adamax", "NAdam", "RAdam", "Rprop", "ASGD", "Lion", "ADOPT",
+    "LBFGS",
 ]
