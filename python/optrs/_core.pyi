@@ -25,6 +25,7 @@ __all__ = [
     "clip_grads_with_norm",
     "force_simd_level",
     "get_num_threads",
+    "muon_step",
     "set_num_threads",
     "simd_level",
     "total_norm",
@@ -57,6 +58,16 @@ def total_norm(
     error_if_nonfinite: bool = False,
     name: str = "tensors",
 ) -> tuple[float, str]: ...
+
+# Muon (rust/py/src/optim/muon.rs): one step over every group; `groups` give the options and
+# len(group["params"]) params each, the lists hold every param's array, grad (None skips it) and
+# momentum buffer in group order. With every grad None it only checks the options and arrays.
+def muon_step(
+    groups: Sequence[dict[str, Any]],
+    params: Sequence[NDArray[Any]],
+    grads: Sequence[NDArray[Any] | None],
+    momentum_buffers: Sequence[NDArray[Any]],
+) -> None: ...
 
 class _Engine(Protocol):
     """Holds an optimizer's params, state pointers and step counters between steps."""

@@ -11,6 +11,7 @@ from .adopt import ADOPT
 from .asgd import ASGD
 from .lbfgs import LBFGS
 from .lion import Lion
+from .muon import Muon
 from .nadam import NAdam
 from .optimizer import Optimizer
 from .radam import RAdam
@@ -21,5 +22,5 @@ from .sgd import SGD
 __all__ = [
     "Optimizer", "SGD", "Adagrad", "Adadelta", "RMSprop", "Adam", "AdamW",
     "Adamax", "NAdam", "RAdam", "Rprop", "ASGD", "Lion", "ADOPT",
-    "LBFGS",
+    "LBFGS", "Muon",
 ]

@@ -3,6 +3,7 @@
 
 pub mod driver;
 mod float;
+pub mod newton_schulz;
 pub mod norms;
 pub mod pool;
 pub mod rules;

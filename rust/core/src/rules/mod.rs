@@ -11,6 +11,7 @@ mod adamax;
 mod adopt;
 mod asgd;
 mod lion;
+pub mod muon;
 mod nadam;
 mod radam;
 mod rmsprop;

@@ -7,6 +7,7 @@ pub mod adamax;
 pub mod adopt;
 pub mod asgd;
 pub mod lion;
+pub mod muon;
 pub mod nadam;
 pub mod radam;
 pub mod rmsprop;
