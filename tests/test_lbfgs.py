@@ -583,12 +583,12 @@ def test_matches_torch_autograd_on_rosenbrock_variants() -> None:
 
 @pytest.mark.parametrize("line_search_fn", [None, "strong_wolfe"])
 def test_matches_torch_on_a_big_problem(line_search_fn: str | None) -> None:
-    """20,000 elements: beyond _EXACT_FMA_MAX, so the updates take the plain NumPy path."""
+    """20,000 elements: the dot products sum in optrs's order, not MKL's (beyond a few bits, the
+    same numbers)."""
     torch = pytest.importorskip("torch")
     rng = np.random.default_rng(7)
     shapes = [(100, 150), (5000,)]
     n = 20_000
-    assert n > lbfgs_module._EXACT_FMA_MAX
     diag, b = rng.uniform(1.0, 50.0, n), rng.standard_normal(n)
 
     def fn(parts: list[np.ndarray]) -> tuple[Any, list[np.ndarray]]:
@@ -628,9 +628,9 @@ def test_closure_runs_under_the_callers_numpy_error_settings() -> None:
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_fma_emulation_rounds_once(dtype: Any) -> None:
-    """_fma(a, alpha, c) is a * alpha + c rounded once (torch's add_ with alpha is an FMA), checked
-    against exact rational arithmetic, near-cancellations included."""
+def test_axpy_rounds_once(dtype: Any) -> None:
+    """_core.axpy(c, a, alpha) makes c = a * alpha + c rounded once (torch's add_ with alpha is an
+    FMA), checked against exact rational arithmetic, near-cancellations included."""
     from fractions import Fraction
 
     rng = np.random.default_rng(11)
@@ -649,13 +649,52 @@ def test_fma_emulation_rounds_once(dtype: Any) -> None:
         alpha = dtype(rng.standard_normal() * scale[1])
         c[:6] = -(a[:6] * alpha) * (1 + rng.standard_normal(6) * 4 * float(finfo.eps))
         c[6] = 0.0
-        with np.errstate(all="ignore"):
-            got = lbfgs_module._fma(a, alpha, c)
+        got = c.copy()
+        optrs._core.axpy(got, a, float(alpha))
         want = [round_exact(Fraction(float(x)) * Fraction(float(alpha)) + Fraction(float(z))) for x, z in zip(a, c)]
         mismatches += int(np.sum(got != np.array(want, dtype=dtype)))
         assert got.dtype == dtype
     assert mismatches == 0
-    with np.errstate(all="ignore"):
-        special = lbfgs_module._fma(np.array([np.inf, 1e308, np.nan, 1.0], dtype=np.float64), 2.0,
-                                    np.array([1.0, 1e308, 0.0, -2.0]))
+    special = np.array([1.0, 1e308, 0.0, -2.0])
+    optrs._core.axpy(special, np.array([np.inf, 1e308, np.nan, 1.0]), 2.0)
     np.testing.assert_array_equal(special, [np.inf, np.inf, np.nan, 0.0])
+
+
+# -- the Rust vector kernels L-BFGS runs on -----------------------------------------------------
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_dot_and_axpy_do_not_depend_on_the_thread_count(dtype: Any) -> None:
+    rng = np.random.default_rng(5)
+    a, b = rng.standard_normal(1_000_003).astype(dtype), rng.standard_normal(1_000_003).astype(dtype)
+    results = []
+    try:
+        for threads in (1, 2, 3):
+            optrs.set_num_threads(threads)
+            x = a.copy()
+            optrs._core.axpy(x, b, 0.37)
+            results.append((optrs._core.dot(a, b), x))
+    finally:
+        optrs.set_num_threads(2)
+    for dot, x in results[1:]:
+        assert dot == results[0][0]
+        np.testing.assert_array_equal(x, results[0][1])
+    assert results[0][0] == pytest.approx(float(np.dot(a.astype(np.float64), b.astype(np.float64))), rel=1e-7)
+
+
+def test_dot_and_axpy_refuse_bad_vectors() -> None:
+    a = np.ones(4)
+    with pytest.raises(optrs.ParamDTypeError, match="dtype"):
+        optrs._core.dot(a, np.ones(4, dtype=np.float32))
+    with pytest.raises(optrs.InvalidParamError, match="length"):
+        optrs._core.dot(a, np.ones(5))
+    with pytest.raises(optrs.InvalidParamError, match="C-contiguous"):
+        optrs._core.dot(np.ones(8)[::2], a)
+    read_only = np.ones(4)
+    read_only.flags.writeable = False
+    with pytest.raises(optrs.InvalidParamError, match="read-only"):
+        optrs._core.axpy(read_only, a, 1.0)
+    x = np.arange(8.0)
+    with pytest.raises(optrs.InvalidParamError, match="shares memory"):
+        optrs._core.axpy(x[:4], x[2:6], 1.0)
+    np.testing.assert_array_equal(x, np.arange(8.0))  # refused before anything was written

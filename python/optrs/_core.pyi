@@ -21,8 +21,10 @@ __all__ = [
     "RpropEngine",
     "SGDEngine",
     "__version__",
+    "axpy",
     "clip_grad_norm",
     "clip_grads_with_norm",
+    "dot",
     "force_simd_level",
     "get_num_threads",
     "muon_step",
@@ -58,6 +60,10 @@ def total_norm(
     error_if_nonfinite: bool = False,
     name: str = "tensors",
 ) -> tuple[float, str]: ...
+
+# L-BFGS's vector arithmetic (rust/py/src/vector.rs) over 1-D arrays of one dtype and length.
+def dot(a: NDArray[Any], b: NDArray[Any]) -> float: ...
+def axpy(x: NDArray[Any], y: NDArray[Any], alpha: float) -> None: ...
 
 # Muon (rust/py/src/optim/muon.rs): one step over every group; `groups` give the options and
 # len(group["params"]) params each, the lists hold every param's array, grad (None skips it) and

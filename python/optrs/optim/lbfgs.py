@@ -1,14 +1,15 @@
 """L-BFGS, as ``torch.optim.LBFGS`` (a line-by-line port of torch 2.13's ``torch/optim/lbfgs.py``).
 
 Unlike the elementwise optimizers, L-BFGS works on one flat vector that gathers every param's
-gradient, so it does not use a Rust engine: the step runs in NumPy (BLAS dot products; torch's
-fused ``x.add_(y, alpha=a)`` emulated exactly up to 8192 elements, see ``_axpy``), with the
+gradient, so it does not use a Rust engine: the step runs in Python over the Rust core's vector
+kernels (dot products and torch's fused ``x.add_(y, alpha=a)``, see ``_axpy``), with the
 scalars of the algorithm (``ys``, ``ro``, ``H_diag``, ``al``, ``gtd``, step lengths) kept as NumPy
 scalars of the flat vector's dtype, where torch keeps 0-dim tensors of that dtype, and the losses
 as Python floats, as torch's ``float(closure())``. With NumPy >= 2 (NEP 50 promotion, like
 torch's) a float32 run therefore rounds its scalars to float32 where torch does. With torch's
-dot, sum and sqrt (``_dot``, ``_abs_sum``, ``_sqrt``) in place of NumPy's, a step is torch's to the
-bit (tests/test_lbfgs.py checks it); with NumPy's they differ in the last bits.
+dot, sum and sqrt (``_dot``, ``_abs_sum``, ``_sqrt``) in place of optrs's, a step is torch's to the
+bit (tests/test_lbfgs.py checks it); with optrs's, whose sums are ordered differently (and more
+accurate in float32), they differ in the last bits beyond a few elements.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from .. import _core
 from ..errors import InvalidHyperparameterError, InvalidParamError, ParamDTypeError
 from .optimizer import Grads, Optimizer, ParamsT, _array_of
 
@@ -44,106 +46,29 @@ def _rdiv(num: Any, den: Any) -> Any:
 
 # -- the vector kernels -------------------------------------------------------------------------
 # torch's dot is BLAS (MKL) and its ``x.add_(y, alpha=a)`` a fused multiply-add on every element.
-# NumPy has no FMA: _fma emulates one exactly with error-free transformations, some 25 NumPy
-# passes, about 15x a plain ``x += alpha * y`` at 8192 elements and far worse beyond (its
-# temporaries then leave malloc's heap for mmap). So _axpy is exact up to _EXACT_FMA_MAX elements,
-# where it is cheap and where small chaotic problems (Rosenbrock without a line search) need
-# torch's bits, and a plain ``x += alpha * y`` (two roundings) above, where BLAS's dot already
-# differs from MKL's in the last bits anyway. Moving _dot and _axpy into the Rust core (one pass
-# with mul_add, any size) removes the threshold and is the obvious next step.
-
-_EXACT_FMA_MAX = 8192
-_SPLIT = 134217729.0  # 2**27 + 1, Dekker's splitting constant for float64
+# Both run in the Rust core (optrs_core::vector, GIL-free, threaded on long vectors): the dot
+# product in a fixed summation order with float64 accumulators (MKL's own order up to 8 elements,
+# so small float64 problems replay torch's bits) and the update as one exactly rounded FMA per
+# element, whatever the CPU.
 
 
-def _two_sum(a: NDArray[np.float64], b: NDArray[np.float64]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    """s + e == a + b exactly, s = RN(a + b) (Knuth)."""
-    s = a + b
-    bb = s - a
-    e = s - bb
-    np.subtract(a, e, out=e)
-    np.subtract(b, bb, out=bb)
-    e += bb
-    return s, e
-
-
-def _round_to_odd(s: NDArray[np.float64], e: NDArray[np.float64]) -> NDArray[np.float64]:
-    """RO(s + e) for s = RN(s + e), in place: where inexact with an even last significand bit,
-    s becomes its neighbour towards e (one ulp away on the integer bit pattern, odd)."""
-    bits = s.view(np.int64)
-    fix = (bits & 1) == 0
-    fix &= e != 0
-    if fix.any():
-        # +1 ulp where e points away from zero (same sign as s), -1 where towards it
-        toward_zero = np.signbit(e) != np.signbit(s)
-        bits += fix.astype(np.int64) * (1 - 2 * toward_zero.astype(np.int64))
-    return s
-
-
-def _fma(a: NDArray[Any], alpha: Any, c: NDArray[Any]) -> NDArray[Any]:
-    """RN(a * alpha + c) elementwise, rounded once as by a hardware FMA (float32 or float64).
-
-    float64: Boldo and Melquiond's emulation (exact product by Dekker's splitting, TwoSum,
-    round-to-odd). float32: the product is exact in float64 and a float64 sum rounded to odd
-    rounds correctly to float32. Where that is not finite, the plain ``a * alpha + c``."""
-    out: NDArray[Any]
-    if a.dtype == np.float32:
-        p = a.astype(np.float64)
-        p *= np.float64(alpha)
-        s, e = _two_sum(p, c.astype(np.float64))
-        out = _round_to_odd(s, e).astype(np.float32)
-    else:
-        alpha = float(alpha)
-        t = _SPLIT * alpha
-        bh = t - (t - alpha)
-        bl = alpha - bh
-        p = a * alpha
-        ah = a * _SPLIT
-        al = ah - a
-        ah -= al  # the high half of a
-        np.subtract(a, ah, out=al)  # the low half
-        pl = ah * bh
-        pl -= p
-        ah *= bl
-        pl += ah
-        ah = al * bh
-        pl += ah
-        al *= bl
-        pl += al  # a * alpha == p + pl exactly
-        th, tl = _two_sum(c, p)
-        s, e = _two_sum(tl, pl)
-        th += _round_to_odd(s, e)
-        out = th
-    bad = ~np.isfinite(out)
-    if bad.any():
-        out[bad] = (a * alpha + c)[bad]
-    return out
-
-
-def _axpy(x: NDArray[Any], y: NDArray[Any], alpha: Any) -> None:
+def _axpy(x: Vector, y: Vector, alpha: Any) -> None:
     """torch's ``x.add_(y, alpha=alpha)`` in place: x + alpha * y with one rounding, alpha first
     rounded to x's dtype (torch's scalar cast)."""
-    alpha = x.dtype.type(alpha)
-    if x.dtype != y.dtype or x.size > _EXACT_FMA_MAX:  # mixed dtypes: no single FMA to match
-        x += y * alpha
+    if x.dtype != y.dtype:  # mixed dtypes: no single FMA to match
+        x += y * x.dtype.type(alpha)
         return
-    x[...] = _fma(y, alpha, x)
+    _core.axpy(x, y, float(alpha))
 
 
 def _dot(a: Vector, b: Vector) -> Any:
-    """torch's ``a.dot(b)``, a scalar of the vectors' dtype. float64 up to 8 elements: MKL's ddot
-    order (two accumulators, even and odd elements, no FMA), so small problems replay torch's
-    bits; otherwise BLAS's ``np.dot``, whose summation order may differ from MKL's in the last
-    bits."""
-    if a.size <= 8 and a.dtype == np.float64:
-        p = a * b
-        return p[0::2].sum() + p[1::2].sum()
-    return np.dot(a, b)
+    """torch's ``a.dot(b)``, a scalar of the vectors' dtype."""
+    return a.dtype.type(_core.dot(a, b))
 
 
 def _abs_sum(a: Vector) -> Any:
-    """torch's ``a.abs().sum()`` (its summation order differs from NumPy's in the last bits)."""
-    return np.abs(a).sum()
+    """torch's ``a.abs().sum()``, in the Rust core's fixed order (float64 accumulators)."""
+    return a.dtype.type(_core.total_norm([a], 1.0)[0])
 
 
 def _sqrt(x: Any) -> Any:
@@ -616,7 +541,7 @@ class LBFGS(Optimizer):
             if a.flags.c_contiguous:
                 _axpy(a.reshape(-1), update[offset:offset + numel], step_size)
             else:
-                view = a.reshape(-1)  # a copy: write it back
+                view = a.flatten()  # a contiguous copy: write it back
                 _axpy(view, update[offset:offset + numel], step_size)
                 a[...] = view.reshape(a.shape)
             offset += numel

@@ -6,6 +6,7 @@ mod engine;
 mod errors;
 mod optim;
 mod utils;
+mod vector;
 
 use optrs_core::{pool, simd};
 use pyo3::prelude::*;
@@ -55,6 +56,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(simd_level, m)?)?;
     m.add_function(wrap_pyfunction!(force_simd_level, m)?)?;
     utils::register(m)?;
+    vector::register(m)?;
     m.add_class::<optim::sgd::SGDEngine>()?;
     m.add_class::<optim::adam::AdamEngine>()?;
     m.add_class::<optim::adagrad::AdagradEngine>()?;
