@@ -490,3 +490,11 @@ def test_against_torch_averaged_model(mode: str) -> None:
     assert ours.n_averaged == int(averaged.n_averaged)
     for a, t in zip(ours.params, averaged.module):
         np.testing.assert_allclose(a, t.detach().numpy(), rtol=1e-6, atol=1e-7)
+
+
+def test_swa_utils_carries_torchs_averaging_names() -> None:
+    from optrs.optim import swa_utils
+    from optrs.utils import averaging
+
+    assert swa_utils.AveragedParams is averaging.AveragedParams
+    assert swa_utils.get_ema_avg_fn is averaging.get_ema_avg_fn and swa_utils.get_swa_avg_fn is averaging.get_swa_avg_fn

@@ -1,4 +1,6 @@
-"""``torch.optim.swa_utils``: ``SWALR``, the learning-rate schedule of stochastic weight averaging."""
+"""``torch.optim.swa_utils``: ``SWALR``, the learning-rate schedule of stochastic weight averaging,
+with the weight averages themselves (``AveragedParams``, torch's ``AveragedModel`` over a list of
+params, and torch's averaging functions) re-exported from ``optrs.utils``."""
 
 from __future__ import annotations
 
@@ -8,9 +10,10 @@ import warnings
 from collections.abc import Callable
 from typing import Any, Literal
 
+from ..utils.averaging import AveragedParams, get_ema_avg_fn, get_swa_avg_fn
 from .lr_scheduler import LRScheduler, OptimizerLike, _check_optimizer, _format_param
 
-__all__ = ["SWALR"]
+__all__ = ["SWALR", "AveragedParams", "get_ema_avg_fn", "get_swa_avg_fn"]
 
 
 class SWALR(LRScheduler):

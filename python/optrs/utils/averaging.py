@@ -67,8 +67,7 @@ class AveragedParams:
     replaces either. As in torch, the first update copies the params.
 
     ``params`` holds the averaged arrays (copies, made at construction, of the params' dtypes and
-    shapes); ``n_averaged`` counts the updates. To be re-exported as ``optrs.optim.swa_utils``'
-    counterpart of ``AveragedModel``.
+    shapes); ``n_averaged`` counts the updates. ``optrs.optim.swa_utils`` re-exports it.
     """
 
     def __init__(self, params: Iterable[ParamLike], mode: Literal["swa", "ema"] = "swa", decay: float = 0.999,
