@@ -6,6 +6,8 @@ Two problems: the Rosenbrock function from (-1.5, 2) (target f < 1e-4) and logis
 on scikit-learn's breast-cancer data set (569 samples, 30 standardised features; target: within
 1e-3 of the loss L-BFGS-quality optimum found by 20,000 Adam steps). Each optimizer runs with the
 same learning rate in optrs and torch, so equal step counts mean identical trajectories.
+ScheduleFreeAdamW's loss is taken at its eval() point (the average x, where a model trained with
+it is used), with train() before each step, as a user evaluating after every step would.
 """
 
 from __future__ import annotations
@@ -42,6 +44,9 @@ OPTIMIZERS: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
     ("ASGD", dict(lr=1e-3), dict(lr=0.3)),
     ("Lion", dict(lr=1e-3), dict(lr=1e-3)),
     ("ADOPT", dict(lr=3e-2), dict(lr=3e-2)),
+    # The problems' optimum has no weight decay of LAMB's kind (the logistic loss has its own L2).
+    ("LAMB", dict(lr=3e-3, weight_decay=0.0), dict(lr=0.1, weight_decay=0.0)),
+    ("ScheduleFreeAdamW", dict(lr=0.1), dict(lr=0.1)),
 ]
 
 
@@ -77,8 +82,15 @@ def steps_optrs(name: str, options: dict[str, Any], problem: Problem) -> int | N
     start, loss_grad, target = problem
     w = start.copy()
     opt = getattr(optrs.optim, name)([w], **options)
+    # Schedule-Free trains at y but is used (and its loss taken) at x, where eval() puts the params.
+    schedule_free = isinstance(opt, optrs.optim.ScheduleFreeAdamW)
     for step in range(MAX_STEPS):
+        if schedule_free:
+            opt.eval()
         loss, grad = loss_grad(w)
+        if schedule_free:
+            opt.train()
+            grad = loss_grad(w)[1]
         if loss < target:
             return step
         opt.step([grad])

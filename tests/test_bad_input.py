@@ -6,6 +6,7 @@ already have updated the ones before it.
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -16,14 +17,40 @@ import pytest
 
 import optrs
 from optrs import InvalidHyperparameterError, InvalidParamError, ParamDTypeError
-from optrs.optim import ASGD, SGD, Adadelta, Adagrad, Adam, Adamax, AdamW, NAdam, Optimizer, RAdam, RMSprop, Rprop
+from optrs.optim import (
+    ASGD,
+    LAMB,
+    SGD,
+    Adadelta,
+    Adagrad,
+    Adam,
+    Adamax,
+    AdamW,
+    NAdam,
+    Optimizer,
+    RAdam,
+    RMSprop,
+    Rprop,
+    ScheduleFreeAdamW,
+)
 
 NAN, INF = math.nan, math.inf
 
 CLASSES: dict[str, type[Optimizer]] = {
     "SGD": SGD, "Adam": Adam, "AdamW": AdamW, "Adagrad": Adagrad, "Adadelta": Adadelta, "RMSprop": RMSprop,
-    "Adamax": Adamax, "NAdam": NAdam, "RAdam": RAdam, "Rprop": Rprop, "ASGD": ASGD,
+    "Adamax": Adamax, "NAdam": NAdam, "RAdam": RAdam, "Rprop": Rprop, "ASGD": ASGD, "LAMB": LAMB,
+    "ScheduleFreeAdamW": ScheduleFreeAdamW,
 }
+
+
+class TrainingScheduleFreeAdamW(ScheduleFreeAdamW):
+    """ScheduleFreeAdamW put in train mode at construction, as a user does before its first step
+    (it starts in eval mode, like its reference)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.train()
+
 
 # Every optimizer, with options that make it keep as much state as it can (so there is state to
 # protect), plus plain SGD, which keeps none.
@@ -40,7 +67,13 @@ CONFIGS: dict[str, tuple[type[Optimizer], dict[str, Any]]] = {
     "RAdam": (RAdam, dict(lr=0.1, weight_decay=0.01)),
     "Rprop": (Rprop, dict(lr=0.1)),
     "ASGD": (ASGD, dict(lr=0.1, t0=1)),
+    "LAMB": (LAMB, dict(lr=0.1)),
+    "ScheduleFreeAdamW": (TrainingScheduleFreeAdamW, dict(lr=0.1, weight_decay=0.01, warmup_steps=2)),
 }
+
+# Its learning-rate schedule is per param group, as in its reference: a param's steps depend on
+# the group's step count, which advances also when that param has no grad.
+GROUP_SCHEDULED = {"ScheduleFreeAdamW"}
 
 # The last param has the first one's shape, so one's array can stand in for the other's grad.
 SHAPES = [(2, 3), (4,), (2, 3)]
@@ -406,7 +439,8 @@ BAD_OPTIONS: list[tuple[str, dict[str, Any], str]] = [
     *[(name, {"weight_decay": v}, "weight_decay") for name in CLASSES if name != "Rprop" for v in (NAN, INF, -0.1)],
     *[(name, {"eps": v}, "eps") for name in CLASSES if name not in ("SGD", "Rprop", "ASGD")
       for v in (NAN, INF, -1e-8)],
-    *[(name, {"betas": b}, f"betas[{i}]") for name in ("Adam", "AdamW", "Adamax", "NAdam", "RAdam")
+    *[(name, {"betas": b}, f"betas[{i}]")
+      for name in ("Adam", "AdamW", "Adamax", "NAdam", "RAdam", "LAMB", "ScheduleFreeAdamW")
       for i, b in [(0, (1.0, 0.999)), (0, (-0.1, 0.999)), (0, (NAN, 0.999)), (0, (INF, 0.999)),
                    (1, (0.9, 1.0)), (1, (0.9, -0.1)), (1, (0.9, NAN)), (1, (0.9, 1.5))]],
     *[("Adam", {"betas": b}, "betas") for b in [(0.9,), (0.9, 0.99, 0.999), ("a", "b")]],
@@ -427,6 +461,8 @@ BAD_OPTIONS: list[tuple[str, dict[str, Any], str]] = [
     *[("Rprop", {"step_sizes": s}, f"step_sizes[{i}]") for i, s in [(0, (-1.0, 50)), (1, (1e-6, NAN)),
                                                                     (1, (1.0, 0.5))]],
     *[("ASGD", {k: NAN}, k) for k in ("lambd", "alpha", "t0")],
+    ("ScheduleFreeAdamW", {"betas": (0.0, 0.999)}, "betas[0]"),
+    *[("ScheduleFreeAdamW", {k: v}, k) for k in ("warmup_steps", "r", "weight_lr_power") for v in (NAN, INF, -1.0)],
 ]
 
 
@@ -454,9 +490,9 @@ def test_bad_hyperparameter_error_names_its_group() -> None:
 
 @pytest.mark.parametrize("flag", ["capturable", "differentiable"])
 def test_unsupported_implementation_flags_are_rejected(flag: str) -> None:
-    for name, cls in CLASSES.items():
-        if flag == "capturable" and name in ("SGD", "Adagrad"):
-            continue  # torch's SGD and Adagrad have no `capturable`
+    for cls in CLASSES.values():
+        if flag not in inspect.signature(cls).parameters:
+            continue  # torch's SGD and Adagrad have no `capturable`; optimizers torch lacks have neither
         with pytest.raises(InvalidHyperparameterError, match=flag):
             cls([np.zeros(2)], **{flag: True})
 
@@ -573,6 +609,8 @@ def test_parameter_without_grad_is_skipped(config: str) -> None:
     for i in (0, 2):
         assert not np.array_equal(params[i].data, before.arrays[i]), f"param {i} was not updated"
 
+    if config in GROUP_SCHEDULED:
+        return
     # Step 3: param 1 takes its second step, as if step 2 had not happened to it.
     for p in params:
         p.grad = rng.standard_normal(p.shape)
@@ -651,7 +689,8 @@ def test_step_without_grads_on_plain_arrays_says_to_pass_grads(config_name: str)
 
 def test_nan_and_inf_in_grads_propagate_without_error(config: str, layout: str) -> None:
     """As in torch: no error, the elements with a NaN/inf grad become non-finite (NaN for a NaN
-    grad) and every other element is updated exactly as if the bad ones were not there."""
+    grad) and every other element is updated exactly as if the bad ones were not there. LAMB's
+    per-tensor trust ratio spreads them over their tensor: its norms are NaN."""
     s = make_stepped(config, layout)
     twin = make_stepped(config, layout)
     grads = s.grads()
@@ -665,11 +704,15 @@ def test_nan_and_inf_in_grads_propagate_without_error(config: str, layout: str) 
         # Rprop moves by the gradient's sign only, and torch.sign(NaN) is 0: as in torch, a NaN grad
         # leaves its element where it was and an infinite one takes an ordinary finite step.
         assert last[0, 0] == before[0, 0] and np.isfinite(last[0, 1]) and np.isfinite(last[1, 2])
+    elif config == "LAMB":
+        assert np.isnan(last).all()
     else:
         assert np.isnan(last[0, 0])
         assert not np.isfinite(last[0, 1]) and not np.isfinite(last[1, 2])
     bad = np.zeros(SHAPES[-1], bool)
     bad[0, 0] = bad[0, 1] = bad[1, 2] = True
+    if config == "LAMB":
+        bad[...] = True
     assert_bits_equal(last[~bad], twin.params[-1][~bad], "the last param's other elements")
     for i in range(len(SHAPES) - 1):
         assert_bits_equal(s.params[i], twin.params[i], f"param {i}")

@@ -14,12 +14,14 @@ __all__ = [
     "AdagradEngine",
     "AdamEngine",
     "AdamaxEngine",
+    "LAMBEngine",
     "LionEngine",
     "NAdamEngine",
     "RAdamEngine",
     "RMSpropEngine",
     "RpropEngine",
     "SGDEngine",
+    "ScheduleFreeAdamWEngine",
     "__version__",
     "axpy",
     "clip_grad_norm",
@@ -138,3 +140,12 @@ class LionEngine(_Engine): ...
 
 @final
 class ADOPTEngine(_Engine): ...
+
+@final
+class LAMBEngine(_Engine): ...
+
+@final
+class ScheduleFreeAdamWEngine(_Engine):
+    # Moves the params of every group not yet in the mode (train: to y, eval: to x) and sets
+    # each group's train_mode.
+    def set_train_mode(self, groups: list[dict[str, Any]], train: bool) -> None: ...

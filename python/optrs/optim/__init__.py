@@ -9,6 +9,7 @@ from .adamax import Adamax
 from .adamw import AdamW
 from .adopt import ADOPT
 from .asgd import ASGD
+from .lamb import LAMB
 from .lbfgs import LBFGS
 from .lion import Lion
 from .muon import Muon
@@ -17,10 +18,11 @@ from .optimizer import Optimizer
 from .radam import RAdam
 from .rmsprop import RMSprop
 from .rprop import Rprop
+from .schedule_free_adamw import ScheduleFreeAdamW
 from .sgd import SGD
 
 __all__ = [
     "Optimizer", "SGD", "Adagrad", "Adadelta", "RMSprop", "Adam", "AdamW",
-    "Adamax", "NAdam", "RAdam", "Rprop", "ASGD", "Lion", "ADOPT",
-    "LBFGS", "Muon",
+    "Adamax", "NAdam", "RAdam", "Rprop", "ASGD", "Lion", "ADOPT", "LAMB",
+    "ScheduleFreeAdamW", "LBFGS", "Muon",
 ]

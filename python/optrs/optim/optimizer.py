@@ -199,11 +199,15 @@ class Optimizer:
         loss = closure() if closure is not None else None
         if grads is None:
             grads = self._grads_from_params()
+        self._refresh_params()
+        self._engine.step(grads, self.param_groups)
+        return loss
+
+    def _refresh_params(self) -> None:
+        """Points the engine at the arrays of params whose ``.data`` may have been replaced."""
         if self._has_foreign_params or self._seen_data_version != Parameter.data_version:
             self._engine.refresh([_array_of(p, "param") for p in self._params])
             self._seen_data_version = Parameter.data_version
-        self._engine.step(grads, self.param_groups)
-        return loss
 
     def _grads_from_params(self) -> Grads:
         if self._has_plain_arrays:

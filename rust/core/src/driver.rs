@@ -1,7 +1,7 @@
-//! Runs one optimizer step over many tensors: inline when the work is small, else on the pool,
-//! cut into a few tasks per thread of about equal size (big tensors split, small ones batched).
-//! The rules are element-wise and every SIMD path rounds like the scalar one, so where the cuts
-//! fall never changes a bit: results are the same on any number of threads.
+//! Runs one step of an element-wise rule over many tensors: inline when the work is small, else
+//! on the pool, cut into a few tasks per thread of about equal size (big tensors split, small ones
+//! batched). The rule is element-wise and every SIMD path rounds like the scalar one, so where
+//! the cuts fall never changes a bit: results are the same on any number of threads.
 
 use crate::rules::{Rule, TensorMut};
 use crate::{pool, Float};

@@ -277,7 +277,7 @@ pub fn clip_grads_with_norm(
 
 /// Consecutive runs of items of about a task's worth of elements each, as the end index of each
 /// run; `None` when the work is better done inline on the calling thread.
-fn task_ends(lens: &[usize]) -> Option<Vec<usize>> {
+pub(crate) fn task_ends(lens: &[usize]) -> Option<Vec<usize>> {
     let total: usize = lens.iter().sum();
     if total < PARALLEL_MIN {
         return None;
@@ -305,7 +305,7 @@ fn task_ends(lens: &[usize]) -> Option<Vec<usize>> {
 }
 
 /// Splits `items` at the run ends from [`task_ends`].
-fn split_runs<'s, X>(mut items: &'s mut [X], ends: &[usize]) -> Vec<&'s mut [X]> {
+pub(crate) fn split_runs<'s, X>(mut items: &'s mut [X], ends: &[usize]) -> Vec<&'s mut [X]> {
     let mut runs = Vec::with_capacity(ends.len());
     let mut start = 0;
     for &end in ends {
@@ -362,6 +362,12 @@ fn sum_lanes<T: Float>(block: &[T], f: impl Fn(f64) -> f64) -> f64 {
     for (lane, &x) in lanes.iter_mut().zip(chunks.remainder()) {
         *lane += f(x.to_f64());
     }
+    combine_lanes(lanes)
+}
+
+/// The sum of a block's lanes, combined in the fixed pairwise tree.
+#[inline(always)]
+pub(crate) fn combine_lanes(mut lanes: [f64; LANES]) -> f64 {
     let mut width = LANES;
     while width > 1 {
         width /= 2;

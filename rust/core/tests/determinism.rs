@@ -1,7 +1,7 @@
 //! Every SIMD level, every thread count and every chunking gives the same bits, for every rule.
 
-use optrs_core::driver::{run, Work};
-use optrs_core::rules::{Adadelta, Adagrad, Adam, RMSprop, Sgd};
+use optrs_core::driver::Work;
+use optrs_core::rules::{Adadelta, Adagrad, Adam, Lamb, RMSprop, ScheduleFreeAdamW, Sgd};
 use optrs_core::simd::{self, Level};
 use optrs_core::{pool, Float, Rule, TensorMut};
 use proptest::prelude::*;
@@ -42,7 +42,7 @@ impl<T: Float> Tensors<T> {
         }
     }
 
-    /// `steps` steps of `rule` through the driver.
+    /// `steps` steps of `rule`, run as the engine runs them.
     fn run<R: Rule>(&mut self, rule: R, steps: u64) {
         let used = rule.state_names().len();
         for step in 1..=steps {
@@ -70,7 +70,7 @@ impl<T: Float> Tensors<T> {
                     }
                 })
                 .collect();
-            run(work);
+            R::run(work);
         }
     }
 
@@ -144,11 +144,23 @@ fn rules() -> Vec<Apply> {
             centered: true,
             ..RMSprop::default()
         }),
+        both(Lamb::default()),
+        both(Lamb {
+            weight_decay: 0.0,
+            maximize: true,
+            ..Lamb::default()
+        }),
+        both(ScheduleFreeAdamW {
+            weight_decay: 0.1,
+            warmup_steps: 2.0,
+            ..ScheduleFreeAdamW::default()
+        }),
     ]
 }
 
-/// Sizes that exercise tails of every vector width, batching of small tensors and chunking.
-const LENS: &[usize] = &[1, 3, 17, 33, 1000, 40_000, 100_003, 0, 7];
+/// Sizes that exercise tails of every vector width, batching of small tensors and chunking (the
+/// last also splits LAMB's norms over tasks).
+const LENS: &[usize] = &[1, 3, 17, 33, 1000, 40_000, 100_003, 0, 7, 300_001];
 
 fn outcome(level: Level, threads: usize) -> Vec<(Vec<u64>, Vec<u64>)> {
     simd::force(Some(level)).unwrap();

@@ -8,7 +8,7 @@
 use crate::arrays::{check_array, is_writeable, shape_str, Access, ArrayInfo, DType, DataPtr};
 use crate::errors::{invalid_hyperparameter, invalid_param, param_dtype};
 use numpy::{PyUntypedArray, PyUntypedArrayMethods};
-use optrs_core::driver::{run, Work};
+use optrs_core::driver::Work;
 use optrs_core::{Float, Rule, TensorMut, MAX_STATE};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyString};
@@ -17,6 +17,12 @@ use std::marker::PhantomData;
 /// A rule whose hyperparameters can be read from a torch-style param group dict.
 pub trait FromGroup: Rule + Sized {
     fn from_group(group: &Bound<'_, PyDict>) -> PyResult<Self>;
+
+    /// Writes back the state a step advances that lives in the group dict (Schedule-Free's
+    /// schedule); called once per group after every step. Most rules keep none there.
+    fn after_step(&self, _group: &Bound<'_, PyDict>) -> PyResult<()> {
+        Ok(())
+    }
 }
 
 // The group readers take interned keys (`pyo3::intern!`): a step reads every option of every
@@ -370,18 +376,82 @@ impl<R: FromGroup> Engine<R> {
                 DType::F32 => work32.push(Work {
                     rule,
                     scalars,
-                    tensor: tensor_of::<f32>(slot, grad),
+                    tensor: tensor_of::<f32>(slot, grad, slot.state),
                 }),
                 DType::F64 => work64.push(Work {
                     rule,
                     scalars,
-                    tensor: tensor_of::<f64>(slot, grad),
+                    tensor: tensor_of::<f64>(slot, grad, slot.state),
                 }),
             }
         }
         py.detach(move || {
-            run(work32);
-            run(work64);
+            R::run(work32);
+            R::run(work64);
+        });
+        for (dict, rule) in groups.iter().zip(&rules) {
+            rule.after_step(dict.cast::<PyDict>()?)?;
+        }
+        Ok(())
+    }
+
+    /// Runs `rules[g]` over every param of group `g` that has taken a step, with the param's
+    /// state buffer `state` in the grad's place (`None` leaves a group alone): passes over params
+    /// and state outside a step, such as Schedule-Free's moves between its train and eval points.
+    /// Every param is checked before any is changed.
+    pub fn apply_to_state<S: Rule<Scalars = ()>>(
+        &mut self,
+        py: Python<'_>,
+        state: usize,
+        rules: &[Option<S>],
+    ) -> PyResult<()> {
+        if rules.len() != self.groups.len() {
+            return Err(invalid_param(format!(
+                "the optimizer has {} param groups registered but got options for {}; add groups with add_param_group",
+                self.groups.len(),
+                rules.len()
+            )));
+        }
+        let mut targets = Vec::new();
+        for (group, rule) in self.groups.iter().zip(rules) {
+            let Some(rule) = rule else {
+                continue;
+            };
+            assert!(
+                state < group.state_names.len(),
+                "the group keeps no state buffer {state}"
+            );
+            for index in group.slots.clone() {
+                let slot = &self.slots[index];
+                if slot.step_count() == 0.0 || slot.len == 0 {
+                    continue;
+                }
+                check_writeable(slot, py)?;
+                targets.push((*rule, slot));
+            }
+        }
+        // Every check passed: from here on nothing fails, so no param is left half-moved.
+        let mut work32 = Vec::new();
+        let mut work64 = Vec::new();
+        let no_state = [DataPtr(std::ptr::null_mut()); MAX_STATE];
+        for (rule, slot) in targets {
+            let from = slot.state[state];
+            match slot.dtype {
+                DType::F32 => work32.push(Work {
+                    rule,
+                    scalars: (),
+                    tensor: tensor_of::<f32>(slot, from, no_state),
+                }),
+                DType::F64 => work64.push(Work {
+                    rule,
+                    scalars: (),
+                    tensor: tensor_of::<f64>(slot, from, no_state),
+                }),
+            }
+        }
+        py.detach(move || {
+            S::run(work32);
+            S::run(work64);
         });
         Ok(())
     }
@@ -409,12 +479,7 @@ impl<R: FromGroup> Engine<R> {
                 shape_str(param.shape())
             )));
         }
-        if !is_writeable(param) {
-            return Err(invalid_param(format!(
-                "{} became read-only; the optimizer updates it in place, so make it writeable again",
-                slot.label
-            )));
-        }
+        check_writeable(slot, grad.py())?;
         let (start, end) = info.byte_range();
         if let Some(owner) = overlapping(&self.written, start, end) {
             return Err(invalid_param(format!(
@@ -426,20 +491,47 @@ impl<R: FromGroup> Engine<R> {
     }
 }
 
-/// The slices of one param's update.
-fn tensor_of<'a, T: Float>(slot: &Slot, grad: DataPtr) -> TensorMut<'a, T> {
+/// A param the optimizer has registered must still be writeable (a user may clear the flag).
+fn check_writeable(slot: &Slot, py: Python<'_>) -> PyResult<()> {
+    if is_writeable(slot.param.bind(py)) {
+        Ok(())
+    } else {
+        Err(invalid_param(format!(
+            "{} became read-only; the optimizer updates it in place, so make it writeable again",
+            slot.label
+        )))
+    }
+}
+
+impl Slot {
+    /// How many steps the param has taken.
+    fn step_count(&self) -> f64 {
+        // SAFETY: `step` points at an aligned float64 of an array this engine keeps alive; it is
+        // read with the GIL held, so no step is writing it.
+        unsafe { *(self.step.0 as *const f64) }
+    }
+}
+
+/// The slices of one param's update: its param, `grad` in the grad's place, and the `state`
+/// buffers (null for none).
+fn tensor_of<'a, T: Float>(
+    slot: &Slot,
+    grad: DataPtr,
+    state: [DataPtr; MAX_STATE],
+) -> TensorMut<'a, T> {
     let len = slot.len;
     // SAFETY: every pointer belongs to a C-contiguous, aligned array of `len` elements of type T
     // (checked by `check_array` and the dtype/size comparisons) that the engine or the caller's
     // grad list keeps alive for the whole step. The written ranges (param, state, step) are
     // pairwise disjoint and no grad overlaps them (`written_ranges`, `check_grad`), so these
-    // `&mut` slices alias nothing. Python code may not touch the arrays meanwhile: the step's
-    // caller holds the engine mutably, and other threads writing an optimizer's params during
-    // its step is a data race the API documents as forbidden, as in torch.
+    // `&mut` slices alias nothing; a state buffer read in the grad's place is not also passed
+    // as state. Python code may not touch the arrays meanwhile: the step's caller holds the
+    // engine mutably, and other threads writing an optimizer's params during its step is a data
+    // race the API documents as forbidden, as in torch.
     unsafe {
         let param = std::slice::from_raw_parts_mut(slot.data.0 as *mut T, len);
         let grad = std::slice::from_raw_parts(grad.0 as *const T, len);
-        let state = slot.state.map(|ptr| {
+        let state = state.map(|ptr| {
             if ptr.0.is_null() {
                 &mut [][..]
             } else {
@@ -582,9 +674,9 @@ fn overlapping(written: &[Written], start: usize, end: usize) -> Option<&str> {
     (last.end > start).then_some(last.owner.as_str())
 }
 
-/// Defines the Python class of one optimizer's engine.
+/// Defines the Python class of one optimizer's engine; methods of its own may follow in braces.
 macro_rules! engine_class {
-    ($class:ident, $rule:ty, $name:literal) => {
+    ($class:ident, $rule:ty, $name:literal $(, { $($methods:tt)* })?) => {
         #[pyo3::pyclass(name = $name, module = "optrs._core")]
         pub struct $class($crate::engine::Engine<$rule>);
 
@@ -650,6 +742,8 @@ macro_rules! engine_class {
                 let groups = pyo3::types::PyList::new(py, [group])?;
                 engine.step(py, grads, &groups)
             }
+
+            $($($methods)*)?
         }
     };
 }

@@ -69,6 +69,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<optim::asgd::ASGDEngine>()?;
     m.add_class::<optim::lion::LionEngine>()?;
     m.add_class::<optim::adopt::ADOPTEngine>()?;
+    m.add_class::<optim::lamb::LAMBEngine>()?;
+    m.add_class::<optim::schedule_free_adamw::ScheduleFreeAdamWEngine>()?;
     m.add_function(wrap_pyfunction!(optim::muon::muon_step, m)?)?;
     Ok(())
 }

@@ -1,8 +1,9 @@
 //! Update rules: one file per optimizer, each the single source of truth for its arithmetic.
 //!
 //! A rule is its hyperparameters (one value per param group). It names the per-element state
-//! buffers it keeps and updates one tensor, or any contiguous piece of one, in place. Rules are
-//! element-wise, so the driver may split a tensor anywhere without changing a single bit.
+//! buffers it keeps and updates one tensor, or any contiguous piece of one, in place. Most rules
+//! are element-wise, so the driver may split a tensor anywhere without changing a single bit;
+//! a rule that needs whole tensors (LAMB's per-tensor norms) runs a step's tensors itself.
 
 mod adadelta;
 mod adagrad;
@@ -10,12 +11,14 @@ mod adam;
 mod adamax;
 mod adopt;
 mod asgd;
+mod lamb;
 mod lion;
 pub mod muon;
 mod nadam;
 mod radam;
 mod rmsprop;
 mod rprop;
+mod schedule_free_adamw;
 mod sgd;
 
 pub use adadelta::Adadelta;
@@ -24,13 +27,16 @@ pub use adam::{Adam, AdamScalars};
 pub use adamax::Adamax;
 pub use adopt::{Adopt, AdoptScalars};
 pub use asgd::{Asgd, AsgdScalars};
+pub use lamb::{Lamb, LambScalars};
 pub use lion::Lion;
 pub use nadam::{NAdam, NAdamScalars};
 pub use radam::{RAdam, RAdamScalars};
 pub use rmsprop::RMSprop;
 pub use rprop::Rprop;
+pub use schedule_free_adamw::{GroupSchedule, ScheduleFreeAdamW, ScheduleFreeScalars, SwitchPoint};
 pub use sgd::Sgd;
 
+use crate::driver::{self, Work};
 use crate::Float;
 use std::fmt;
 
@@ -132,8 +138,18 @@ pub trait Rule: Copy + Send + Sync + 'static {
     /// (in the order of `scalar_state_names`) to after this step.
     fn scalars(&self, step: u64, scalar_state: &mut [f64]) -> Self::Scalars;
 
-    /// Updates one tensor, or a contiguous piece of one, in place.
+    /// Updates one tensor in place; element-wise rules (those that keep the default [`run`])
+    /// also update any contiguous piece of one.
+    ///
+    /// [`run`]: Rule::run
     fn update<T: Float>(&self, scalars: &Self::Scalars, tensor: TensorMut<'_, T>);
+
+    /// Runs a step's updates, whole tensors in `work`. Element-wise rules leave this to the
+    /// driver, which cuts tensors into pieces; a rule that needs each tensor whole runs them
+    /// itself.
+    fn run<T: Float>(work: Vec<Work<'_, Self, T>>) {
+        driver::run(work)
+    }
 }
 
 /// A hyperparameter outside its domain.
