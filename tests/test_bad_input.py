@@ -16,13 +16,27 @@ import pytest
 
 import optrs
 from optrs import InvalidHyperparameterError, InvalidParamError, ParamDTypeError
-from optrs.optim import ASGD, SGD, Adadelta, Adagrad, Adam, Adamax, AdamW, NAdam, Optimizer, RAdam, RMSprop, Rprop
+from optrs.optim import (
+    ASGD,
+    SGD,
+    Adadelta,
+    Adafactor,
+    Adagrad,
+    Adam,
+    Adamax,
+    AdamW,
+    NAdam,
+    Optimizer,
+    RAdam,
+    RMSprop,
+    Rprop,
+)
 
 NAN, INF = math.nan, math.inf
 
 CLASSES: dict[str, type[Optimizer]] = {
     "SGD": SGD, "Adam": Adam, "AdamW": AdamW, "Adagrad": Adagrad, "Adadelta": Adadelta, "RMSprop": RMSprop,
-    "Adamax": Adamax, "NAdam": NAdam, "RAdam": RAdam, "Rprop": Rprop, "ASGD": ASGD,
+    "Adamax": Adamax, "NAdam": NAdam, "RAdam": RAdam, "Rprop": Rprop, "ASGD": ASGD, "Adafactor": Adafactor,
 }
 
 # Every optimizer, with options that make it keep as much state as it can (so there is state to
@@ -40,6 +54,7 @@ CONFIGS: dict[str, tuple[type[Optimizer], dict[str, Any]]] = {
     "RAdam": (RAdam, dict(lr=0.1, weight_decay=0.01)),
     "Rprop": (Rprop, dict(lr=0.1)),
     "ASGD": (ASGD, dict(lr=0.1, t0=1)),
+    "Adafactor": (Adafactor, dict(lr=0.1, weight_decay=0.01)),
 }
 
 # The last param has the first one's shape, so one's array can stand in for the other's grad.
@@ -404,7 +419,7 @@ BAD_OPTIONS: list[tuple[str, dict[str, Any], str]] = [
     *[(name, {"lr": v}, "lr") for name in CLASSES for v in (NAN, INF, -INF, -1e-3)],
     *[(name, {"lr": "0.1"}, "lr") for name in CLASSES],
     *[(name, {"weight_decay": v}, "weight_decay") for name in CLASSES if name != "Rprop" for v in (NAN, INF, -0.1)],
-    *[(name, {"eps": v}, "eps") for name in CLASSES if name not in ("SGD", "Rprop", "ASGD")
+    *[(name, {"eps": v}, "eps") for name in CLASSES if name not in ("SGD", "Rprop", "ASGD", "Adafactor")
       for v in (NAN, INF, -1e-8)],
     *[(name, {"betas": b}, f"betas[{i}]") for name in ("Adam", "AdamW", "Adamax", "NAdam", "RAdam")
       for i, b in [(0, (1.0, 0.999)), (0, (-0.1, 0.999)), (0, (NAN, 0.999)), (0, (INF, 0.999)),
@@ -427,6 +442,11 @@ BAD_OPTIONS: list[tuple[str, dict[str, Any], str]] = [
     *[("Rprop", {"step_sizes": s}, f"step_sizes[{i}]") for i, s in [(0, (-1.0, 50)), (1, (1e-6, NAN)),
                                                                     (1, (1.0, 0.5))]],
     *[("ASGD", {k: NAN}, k) for k in ("lambd", "alpha", "t0")],
+    *[("Adafactor", {"eps": e}, f"eps[{i}]") for i, e in [(0, (NAN, 1e-3)), (0, (INF, 1e-3)), (0, (-1e-8, 1e-3)),
+                                                          (1, (None, NAN)), (1, (None, INF)), (1, (None, -1e-3))]],
+    *[("Adafactor", {"eps": e}, "eps") for e in [1e-3, (None,), (1e-30, 1e-3, 1e-3), ("a", 1e-3)]],
+    *[("Adafactor", {"beta2_decay": v}, "beta2_decay") for v in (0.5, NAN, -INF)],
+    *[("Adafactor", {"d": v}, "d") for v in (0.5, NAN, INF)],
 ]
 
 
@@ -455,8 +475,8 @@ def test_bad_hyperparameter_error_names_its_group() -> None:
 @pytest.mark.parametrize("flag", ["capturable", "differentiable"])
 def test_unsupported_implementation_flags_are_rejected(flag: str) -> None:
     for name, cls in CLASSES.items():
-        if flag == "capturable" and name in ("SGD", "Adagrad"):
-            continue  # torch's SGD and Adagrad have no `capturable`
+        if flag == "capturable" and name in ("SGD", "Adagrad") or name == "Adafactor":
+            continue  # torch's SGD and Adagrad have no `capturable`, its Adafactor neither flag
         with pytest.raises(InvalidHyperparameterError, match=flag):
             cls([np.zeros(2)], **{flag: True})
 
@@ -618,12 +638,13 @@ def test_parameter_with_a_bad_grad_is_rejected(config: str) -> None:
 
 @pytest.mark.parametrize("replacement, error, fragment", [
     (lambda old: _read_only(old.copy()), InvalidParamError, "read-only"),
-    (lambda old: np.zeros(old.size + 1), InvalidParamError, "replaced by an array of 7"),
+    (lambda old: np.zeros(old.size + 1), InvalidParamError,
+     ("replaced by an array of 7", "replaced by an array of shape (7,)")),
     (lambda old: old.astype(np.float32), InvalidParamError, "float32"),
     (lambda old: np.ones((3, 2)).T, InvalidParamError, "not C-contiguous"),
 ], ids=["read-only", "bigger", "float32", "non-contiguous"])
 def test_parameter_data_replaced_by_an_unusable_array_is_rejected(config: str, replacement: Any,
-                                                                  error: type[Exception], fragment: str) -> None:
+                                                                  error: type[Exception], fragment: Fragment) -> None:
     cls, options = CONFIGS[config]
     rng = np.random.default_rng(0)
     params = [optrs.Parameter(rng.standard_normal(s)) for s in SHAPES]
@@ -651,7 +672,8 @@ def test_step_without_grads_on_plain_arrays_says_to_pass_grads(config_name: str)
 
 def test_nan_and_inf_in_grads_propagate_without_error(config: str, layout: str) -> None:
     """As in torch: no error, the elements with a NaN/inf grad become non-finite (NaN for a NaN
-    grad) and every other element is updated exactly as if the bad ones were not there."""
+    grad) and every other element is updated exactly as if the bad ones were not there; with
+    Adafactor, which factors a matrix's second moment, every element of that matrix becomes NaN."""
     s = make_stepped(config, layout)
     twin = make_stepped(config, layout)
     grads = s.grads()
@@ -665,10 +687,13 @@ def test_nan_and_inf_in_grads_propagate_without_error(config: str, layout: str) 
         # Rprop moves by the gradient's sign only, and torch.sign(NaN) is 0: as in torch, a NaN grad
         # leaves its element where it was and an infinite one takes an ordinary finite step.
         assert last[0, 0] == before[0, 0] and np.isfinite(last[0, 1]) and np.isfinite(last[1, 2])
+    elif config == "Adafactor":
+        # The NaN reaches the row factors' mean, which divides every element's estimate.
+        assert np.isnan(last).all()
     else:
         assert np.isnan(last[0, 0])
         assert not np.isfinite(last[0, 1]) and not np.isfinite(last[1, 2])
-    bad = np.zeros(SHAPES[-1], bool)
+    bad = np.full(SHAPES[-1], config == "Adafactor")  # there, no element is as if the bad ones were not
     bad[0, 0] = bad[0, 1] = bad[1, 2] = True
     assert_bits_equal(last[~bad], twin.params[-1][~bad], "the last param's other elements")
     for i in range(len(SHAPES) - 1):

@@ -14,6 +14,7 @@
 
 use crate::rules::HyperError;
 use crate::simd::{dispatch, Kernel};
+use crate::square_sum::pairwise_sum;
 use crate::{pool, Float};
 use rayon::prelude::*;
 
@@ -362,14 +363,7 @@ fn sum_lanes<T: Float>(block: &[T], f: impl Fn(f64) -> f64) -> f64 {
     for (lane, &x) in lanes.iter_mut().zip(chunks.remainder()) {
         *lane += f(x.to_f64());
     }
-    let mut width = LANES;
-    while width > 1 {
-        width /= 2;
-        for j in 0..width {
-            lanes[j] += lanes[j + width];
-        }
-    }
-    lanes[0]
+    pairwise_sum(lanes)
 }
 
 /// Floats whose absolute values order like their bit patterns read as unsigned integers, with

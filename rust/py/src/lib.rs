@@ -6,6 +6,7 @@ mod engine;
 mod errors;
 mod optim;
 mod utils;
+mod whole;
 
 use optrs_core::{pool, simd};
 use pyo3::prelude::*;
@@ -68,5 +69,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<optim::lion::LionEngine>()?;
     m.add_class::<optim::adopt::ADOPTEngine>()?;
     m.add_function(wrap_pyfunction!(optim::muon::muon_step, m)?)?;
+    m.add_function(wrap_pyfunction!(optim::adafactor::adafactor_step, m)?)?;
     Ok(())
 }

@@ -5,6 +5,7 @@
 //! element-wise, so the driver may split a tensor anywhere without changing a single bit.
 
 mod adadelta;
+pub mod adafactor;
 mod adagrad;
 mod adam;
 mod adamax;
