@@ -42,6 +42,7 @@ OPTIMIZERS: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
     ("RAdam", dict(lr=1e-2), dict(lr=1e-2)),
     ("Rprop", dict(lr=1e-3), dict(lr=1e-3)),
     ("ASGD", dict(lr=1e-3), dict(lr=0.3)),
+    ("Adafactor", dict(lr=1e-2), dict(lr=0.3)),
     ("Lion", dict(lr=1e-3), dict(lr=1e-3)),
     ("ADOPT", dict(lr=3e-2), dict(lr=3e-2)),
     # The problems' optimum has no weight decay of LAMB's kind (the logistic loss has its own L2).

@@ -22,6 +22,7 @@ from optrs.optim import (
     LAMB,
     SGD,
     Adadelta,
+    Adafactor,
     Adagrad,
     Adam,
     Adamax,
@@ -39,7 +40,7 @@ NAN, INF = math.nan, math.inf
 CLASSES: dict[str, type[Optimizer]] = {
     "SGD": SGD, "Adam": Adam, "AdamW": AdamW, "Adagrad": Adagrad, "Adadelta": Adadelta, "RMSprop": RMSprop,
     "Adamax": Adamax, "NAdam": NAdam, "RAdam": RAdam, "Rprop": Rprop, "ASGD": ASGD, "LAMB": LAMB,
-    "ScheduleFreeAdamW": ScheduleFreeAdamW,
+    "ScheduleFreeAdamW": ScheduleFreeAdamW, "Adafactor": Adafactor,
 }
 
 
@@ -69,6 +70,7 @@ CONFIGS: dict[str, tuple[type[Optimizer], dict[str, Any]]] = {
     "ASGD": (ASGD, dict(lr=0.1, t0=1)),
     "LAMB": (LAMB, dict(lr=0.1)),
     "ScheduleFreeAdamW": (TrainingScheduleFreeAdamW, dict(lr=0.1, weight_decay=0.01, warmup_steps=2)),
+    "Adafactor": (Adafactor, dict(lr=0.1, weight_decay=0.01)),
 }
 
 # Its learning-rate schedule is per param group, as in its reference: a param's steps depend on
@@ -437,7 +439,7 @@ BAD_OPTIONS: list[tuple[str, dict[str, Any], str]] = [
     *[(name, {"lr": v}, "lr") for name in CLASSES for v in (NAN, INF, -INF, -1e-3)],
     *[(name, {"lr": "0.1"}, "lr") for name in CLASSES],
     *[(name, {"weight_decay": v}, "weight_decay") for name in CLASSES if name != "Rprop" for v in (NAN, INF, -0.1)],
-    *[(name, {"eps": v}, "eps") for name in CLASSES if name not in ("SGD", "Rprop", "ASGD")
+    *[(name, {"eps": v}, "eps") for name in CLASSES if name not in ("SGD", "Rprop", "ASGD", "Adafactor")
       for v in (NAN, INF, -1e-8)],
     *[(name, {"betas": b}, f"betas[{i}]")
       for name in ("Adam", "AdamW", "Adamax", "NAdam", "RAdam", "LAMB", "ScheduleFreeAdamW")
@@ -463,6 +465,11 @@ BAD_OPTIONS: list[tuple[str, dict[str, Any], str]] = [
     *[("ASGD", {k: NAN}, k) for k in ("lambd", "alpha", "t0")],
     ("ScheduleFreeAdamW", {"betas": (0.0, 0.999)}, "betas[0]"),
     *[("ScheduleFreeAdamW", {k: v}, k) for k in ("warmup_steps", "r", "weight_lr_power") for v in (NAN, INF, -1.0)],
+    *[("Adafactor", {"eps": e}, f"eps[{i}]") for i, e in [(0, (NAN, 1e-3)), (0, (INF, 1e-3)), (0, (-1e-8, 1e-3)),
+                                                          (1, (None, NAN)), (1, (None, INF)), (1, (None, -1e-3))]],
+    *[("Adafactor", {"eps": e}, "eps") for e in [1e-3, (None,), (1e-30, 1e-3, 1e-3), ("a", 1e-3)]],
+    *[("Adafactor", {"beta2_decay": v}, "beta2_decay") for v in (0.5, NAN, -INF)],
+    *[("Adafactor", {"d": v}, "d") for v in (0.5, NAN, INF)],
 ]
 
 
@@ -656,12 +663,13 @@ def test_parameter_with_a_bad_grad_is_rejected(config: str) -> None:
 
 @pytest.mark.parametrize("replacement, error, fragment", [
     (lambda old: _read_only(old.copy()), InvalidParamError, "read-only"),
-    (lambda old: np.zeros(old.size + 1), InvalidParamError, "replaced by an array of 7"),
+    (lambda old: np.zeros(old.size + 1), InvalidParamError,
+     ("replaced by an array of 7", "replaced by an array of shape (7,)")),
     (lambda old: old.astype(np.float32), InvalidParamError, "float32"),
     (lambda old: np.ones((3, 2)).T, InvalidParamError, "not C-contiguous"),
 ], ids=["read-only", "bigger", "float32", "non-contiguous"])
 def test_parameter_data_replaced_by_an_unusable_array_is_rejected(config: str, replacement: Any,
-                                                                  error: type[Exception], fragment: str) -> None:
+                                                                  error: type[Exception], fragment: Fragment) -> None:
     cls, options = CONFIGS[config]
     rng = np.random.default_rng(0)
     params = [optrs.Parameter(rng.standard_normal(s)) for s in SHAPES]
@@ -690,7 +698,8 @@ def test_step_without_grads_on_plain_arrays_says_to_pass_grads(config_name: str)
 def test_nan_and_inf_in_grads_propagate_without_error(config: str, layout: str) -> None:
     """As in torch: no error, the elements with a NaN/inf grad become non-finite (NaN for a NaN
     grad) and every other element is updated exactly as if the bad ones were not there. LAMB's
-    per-tensor trust ratio spreads them over their tensor: its norms are NaN."""
+    per-tensor trust ratio spreads them over their tensor: its norms are NaN; with Adafactor, which
+    factors a matrix's second moment, every element of that matrix becomes NaN too."""
     s = make_stepped(config, layout)
     twin = make_stepped(config, layout)
     grads = s.grads()
@@ -704,12 +713,14 @@ def test_nan_and_inf_in_grads_propagate_without_error(config: str, layout: str) 
         # Rprop moves by the gradient's sign only, and torch.sign(NaN) is 0: as in torch, a NaN grad
         # leaves its element where it was and an infinite one takes an ordinary finite step.
         assert last[0, 0] == before[0, 0] and np.isfinite(last[0, 1]) and np.isfinite(last[1, 2])
-    elif config == "LAMB":
+    elif config in ("LAMB", "Adafactor"):
+        # LAMB: the NaN reaches the tensor's norms. Adafactor: it reaches the row factors' mean,
+        # which divides every element's estimate.
         assert np.isnan(last).all()
     else:
         assert np.isnan(last[0, 0])
         assert not np.isfinite(last[0, 1]) and not np.isfinite(last[1, 2])
-    bad = np.zeros(SHAPES[-1], bool)
+    bad = np.full(SHAPES[-1], config == "Adafactor")  # there, no element is as if the bad ones were not
     bad[0, 0] = bad[0, 1] = bad[1, 2] = True
     if config == "LAMB":
         bad[...] = True

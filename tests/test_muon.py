@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import inspect
 import math
-import pickle
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -16,8 +15,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-import optrs
-from optrs import InvalidHyperparameterError, InvalidParamError, ParamDTypeError
+from optrs import InvalidParamError
 from optrs.optim import Muon
 from reference import REFERENCE_DIR, TOLERANCE, load_trajectory
 
@@ -220,34 +218,6 @@ def test_signature_and_defaults_are_torchs() -> None:
     assert all(theirs[k].default == ours[k].default for k in ours if k != "params")
 
 
-# -- threads ------------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("threads", [2, 3])
-def test_thread_count_does_not_change_a_bit(threads: int) -> None:
-    """Big enough that the step runs on the pool and every product is split across threads."""
-    rng = np.random.default_rng(5)
-    shapes = [(256, 160), (96, 400), (130, 130), (8, 12)]
-    initial = [rng.standard_normal(s).astype(np.float32) for s in shapes]
-    initial.append(rng.standard_normal((70, 90)))
-    grads = [[rng.standard_normal(p.shape).astype(p.dtype) for p in initial] for _ in range(3)]
-
-    def run(n: int) -> list[np.ndarray]:
-        before = optrs.get_num_threads()
-        optrs.set_num_threads(n)
-        try:
-            params = [p.copy() for p in initial]
-            opt = Muon(params, lr=0.02, nesterov=False, weight_decay=0.01)
-            for g in grads:
-                opt.step(g)
-            return params + [opt.state[p]["momentum_buffer"] for p in params]
-        finally:
-            optrs.set_num_threads(before)
-
-    for a, b in zip(run(1), run(threads)):
-        assert a.tobytes() == b.tobytes()
-
-
 # -- the optimizer contract ---------------------------------------------------------------------
 
 
@@ -264,64 +234,6 @@ def test_state_is_torchs_momentum_buffer_only() -> None:
     saved = opt.state_dict()
     assert list(saved["state"]) == [0] and list(saved["state"][0]) == ["momentum_buffer"]
     assert saved["param_groups"][0]["ns_coefficients"] == (3.4445, -4.7750, 2.0315)
-
-
-def test_state_dict_resumes_bit_identically() -> None:
-    rng = np.random.default_rng(7)
-    initial = [rng.standard_normal((6, 10)).astype(np.float32), rng.standard_normal((10, 4)).astype(np.float32)]
-    grads = [[rng.standard_normal(p.shape).astype(np.float32) for p in initial] for _ in range(6)]
-    params = [p.copy() for p in initial]
-    opt = Muon(params, lr=0.02, nesterov=False, adjust_lr_fn="match_rms_adamw")
-    for g in grads[:3]:
-        opt.step(g)
-    resumed_params = [p.copy() for p in params]
-    resumed = Muon(resumed_params, lr=5.0)
-    resumed.load_state_dict(pickle.loads(pickle.dumps(opt.state_dict())))
-    assert resumed.param_groups[0]["adjust_lr_fn"] == "match_rms_adamw"
-    for g in grads[3:]:
-        opt.step(g)
-        resumed.step(g)
-    for a, b in zip(params, resumed_params):
-        assert a.tobytes() == b.tobytes()
-
-
-def test_parameters_with_grads_zero_grad_and_closure() -> None:
-    rng = np.random.default_rng(8)
-    w = optrs.Parameter(rng.standard_normal((3, 5)))
-    start = w.data.copy()
-    opt = Muon([w], lr=0.1)
-    g = rng.standard_normal((3, 5))
-
-    def closure() -> float:
-        w.grad = g
-        return 1.5
-
-    assert opt.step(closure) == 1.5
-    assert not np.array_equal(w.data, start)
-    opt.zero_grad()
-    assert w.grad is None
-    twin = start.copy()
-    Muon([twin], lr=0.1).step([g])
-    np.testing.assert_array_equal(w.data, twin)
-
-
-def test_a_reentrant_step_is_refused() -> None:
-    """A step that starts while the same optimizer is stepping gets a clear error."""
-    w = np.ones((2, 3))
-    opt = Muon([w], lr=0.1)
-    seen: list[BaseException] = []
-
-    class Lr:
-        def __float__(self) -> float:
-            try:
-                opt.step([np.ones((2, 3))])
-            except RuntimeError as error:
-                seen.append(error)
-            return 0.1
-
-    opt.param_groups[0]["lr"] = Lr()
-    opt.step([np.ones((2, 3))])
-    assert seen and "already stepping in another thread" in str(seen[0])
 
 
 # -- bad input ----------------------------------------------------------------------------------
@@ -341,32 +253,6 @@ def stepped() -> tuple[Muon, list[np.ndarray]]:
     return opt, params
 
 
-BAD_GRADS: dict[str, tuple[Any, type[Exception], str]] = {
-    "wrong shape": (lambda p: np.ones((4, 5), np.float32), InvalidParamError,
-                    "shape (4, 5) but the param has shape (4, 4)"),
-    "flat": (lambda p: np.ones(16, np.float32), InvalidParamError, "shape (16,)"),
-    "float64": (lambda p: np.ones((4, 4)), ParamDTypeError, "dtype float64 but the param is float32"),
-    "int": (lambda p: np.ones((4, 4), np.int32), ParamDTypeError, "int32"),
-    "not contiguous": (lambda p: np.ones((4, 8), np.float32)[:, ::2], InvalidParamError, "not C-contiguous"),
-    "its param": (lambda p: p[-1], InvalidParamError, "shares memory with param_groups[1]['params'][0]"),
-    "0-D": (lambda p: np.array(1.0, np.float32), InvalidParamError, "shape ()"),
-    "a list": (lambda p: [[1.0] * 4] * 4, ParamDTypeError, "numpy.ndarray"),
-}
-
-
-@pytest.mark.parametrize("case", list(BAD_GRADS))
-def test_bad_grad_raises_and_changes_nothing(stepped: tuple[Muon, list[np.ndarray]], case: str) -> None:
-    opt, params = stepped
-    make, error, fragment = BAD_GRADS[case]
-    grads = [np.ones(p.shape, np.float32) for p in params[:-1]] + [make(params)]
-    before = snapshot(opt, params)
-    with pytest.raises(error) as info:
-        opt.step(grads)
-    assert fragment in str(info.value)
-    assert "param_groups[1]['params'][0]" in str(info.value)
-    assert snapshot(opt, params) == before
-
-
 def test_grad_sharing_a_momentum_buffer_is_rejected(stepped: tuple[Muon, list[np.ndarray]]) -> None:
     opt, params = stepped
     grads = [np.ones(p.shape, np.float32) for p in params[:-1]] + [opt.state[params[0]]["momentum_buffer"][:2, :2]]
@@ -378,32 +264,6 @@ def test_grad_sharing_a_momentum_buffer_is_rejected(stepped: tuple[Muon, list[np
     grads[-1] = buffer
     with pytest.raises(InvalidParamError, match="shares memory with param_groups\\[1\\]\\['params'\\]\\[0\\]'s state"):
         opt.step(grads)
-    assert snapshot(opt, params) == before
-
-
-@pytest.mark.parametrize("option, value, fragment", [
-    ("lr", math.nan, "invalid lr=NaN"),
-    ("lr", -0.1, "invalid lr=-0.1"),
-    ("momentum", -1.0, "invalid momentum"),
-    ("weight_decay", math.inf, "invalid weight_decay"),
-    ("eps", math.nan, "invalid eps"),
-    ("ns_steps", 100, "less than 100"),
-    ("ns_steps", 2.5, "'ns_steps' must be a whole number"),
-    ("ns_coefficients", (1.0, 2.0), "exactly 3 numbers"),
-    ("adjust_lr_fn", "sqrt", "Adjust learning rate function sqrt is not supported"),
-])
-def test_bad_option_raises_at_construction_and_at_step(stepped: tuple[Muon, list[np.ndarray]], option: str,
-                                                       value: Any, fragment: str) -> None:
-    with pytest.raises(InvalidHyperparameterError, match="param_groups\\[0\\]") as info:
-        Muon([np.zeros((2, 2))], **{option: value})
-    assert fragment in str(info.value)
-    assert isinstance(info.value, ValueError)
-    opt, params = stepped
-    opt.param_groups[1][option] = value
-    before = snapshot(opt, params)
-    with pytest.raises(InvalidHyperparameterError, match="param_groups\\[1\\]") as info:
-        opt.step([np.ones(p.shape, np.float32) for p in params])
-    assert fragment in str(info.value)
     assert snapshot(opt, params) == before
 
 
@@ -419,23 +279,3 @@ def test_params_that_are_not_matrices_are_rejected(shape: tuple[int, ...]) -> No
         opt.add_param_group({"params": [np.zeros(shape)]})
     assert len(opt.param_groups) == 1
     opt.step([np.ones((2, 3))])
-
-
-def test_other_bad_params_are_rejected_at_construction() -> None:
-    with pytest.raises(ParamDTypeError, match="int64"):
-        Muon([np.zeros((2, 3), np.int64)])
-    read_only = np.zeros((2, 3))
-    read_only.setflags(write=False)
-    with pytest.raises(InvalidParamError, match="read-only"):
-        Muon([read_only])
-    base = np.zeros((4, 3))
-    with pytest.raises(InvalidParamError, match="shares memory"):
-        Muon([base[:2], base[1:3]])
-
-
-def test_wrong_number_of_grads_is_rejected(stepped: tuple[Muon, list[np.ndarray]]) -> None:
-    opt, params = stepped
-    before = snapshot(opt, params)
-    with pytest.raises(InvalidParamError, match="got 2 grads for 3 params"):
-        opt.step([np.ones(p.shape, np.float32) for p in params[:2]])
-    assert snapshot(opt, params) == before

@@ -32,6 +32,8 @@ CASES: list[tuple[str, dict[str, Any]]] = [
     ("Rprop", dict(lr=0.05, etas=(0.3, 1.5), step_sizes=(1e-3, 0.2), maximize=True)),
     ("ASGD", dict(lr=0.05, lambd=0.01, alpha=0.5, t0=3, weight_decay=0.1, maximize=True)),
     ("ASGD", dict(lr=0.05, t0=0)),
+    ("Adafactor", dict(lr=0.05, weight_decay=0.1, maximize=True)),
+    ("Adafactor", dict(eps=(1e-4, 1e-2), d=2.0, beta2_decay=-0.5)),
 ]
 TOLERANCE = {np.float64: dict(rtol=1e-9, atol=1e-12), np.float32: dict(rtol=2e-5, atol=1e-6)}
 

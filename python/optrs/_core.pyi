@@ -24,6 +24,7 @@ __all__ = [
     "ScheduleFreeAdamWEngine",
     "__version__",
     "axpy",
+    "adafactor_step",
     "clip_grad_norm",
     "clip_grads_with_norm",
     "dot",
@@ -75,6 +76,18 @@ def muon_step(
     params: Sequence[NDArray[Any]],
     grads: Sequence[NDArray[Any] | None],
     momentum_buffers: Sequence[NDArray[Any]],
+) -> None: ...
+
+# Adafactor (rust/py/src/optim/adafactor.rs): one step over every group, as muon_step; each
+# param's state list is [row_var, col_var] for two or more dims, else [variance], and its step
+# counter a float64 array of one element, which the step counts up. With every grad None it only
+# checks the options and arrays.
+def adafactor_step(
+    groups: Sequence[dict[str, Any]],
+    params: Sequence[NDArray[Any]],
+    grads: Sequence[NDArray[Any] | None],
+    states: Sequence[Sequence[NDArray[Any]]],
+    steps: Sequence[NDArray[np.float64]],
 ) -> None: ...
 
 class _Engine(Protocol):

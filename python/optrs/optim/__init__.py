@@ -3,6 +3,7 @@
 from . import lr_scheduler as lr_scheduler
 from . import swa_utils as swa_utils
 from .adadelta import Adadelta
+from .adafactor import Adafactor
 from .adagrad import Adagrad
 from .adam import Adam
 from .adamax import Adamax
@@ -24,5 +25,5 @@ from .sgd import SGD
 __all__ = [
     "Optimizer", "SGD", "Adagrad", "Adadelta", "RMSprop", "Adam", "AdamW",
     "Adamax", "NAdam", "RAdam", "Rprop", "ASGD", "Lion", "ADOPT", "LAMB",
-    "ScheduleFreeAdamW", "LBFGS", "Muon",
+    "ScheduleFreeAdamW", "LBFGS", "Muon", "Adafactor",
 ]

@@ -46,17 +46,22 @@ def _array_of(param: Any, where: str) -> NDArray[Any]:
     )
 
 
-def _allocate_state(spec: list[tuple[str, float]], arrays: list[NDArray[Any]]) -> list[list[NDArray[Any]]]:
-    """One flat buffer per (state name, dtype) of a group, and each param's view of it."""
-    states: list[list[NDArray[Any]]] = [[] for _ in arrays]
-    for _, initial in spec:
+def _allocate_state(spec: list[tuple[str, float]], arrays: list[NDArray[Any]],
+                    state_shape: Callable[[str, tuple[int, ...]], tuple[int, ...] | None]
+                    ) -> list[dict[str, NDArray[Any]]]:
+    """One flat buffer per (state name, dtype) of a group, and each param's view of it, of shape
+    ``state_shape(name, param.shape)`` (None: the param keeps no such state)."""
+    states: list[dict[str, NDArray[Any]]] = [{} for _ in arrays]
+    for name, initial in spec:
+        shapes = [state_shape(name, a.shape) for a in arrays]
         for dtype in dict.fromkeys(a.dtype for a in arrays):
-            members = [i for i, a in enumerate(arrays) if a.dtype == dtype]
-            flat = np.full(sum(arrays[i].size for i in members), initial, dtype=dtype)
+            members = [(i, shape) for i, (a, shape) in enumerate(zip(arrays, shapes))
+                       if a.dtype == dtype and shape is not None]
+            flat = np.full(sum(math.prod(shape) for _, shape in members), initial, dtype=dtype)
             offset = 0
-            for i in members:
-                size = arrays[i].size
-                states[i].append(flat[offset:offset + size].reshape(arrays[i].shape))
+            for i, shape in members:
+                size = math.prod(shape)
+                states[i][name] = flat[offset:offset + size].reshape(shape)
                 offset += size
     return states
 
@@ -171,18 +176,24 @@ class Optimizer:
         prefix = f"param_groups[{index}]['params']"
         arrays = [_array_of(p, f"{prefix}[{i}]") for i, p in enumerate(group["params"])]
         spec, scalar_spec = self._engine_class.state_spec(group, f"param_groups[{index}]")
-        states = _allocate_state(spec, arrays)
+        states = _allocate_state(spec, arrays, self._state_shape)
         # Per param: the step count, then the rule's scalar state (NAdam's mu_product, ...).
         counters = np.zeros((len(arrays), 1 + len(scalar_spec)), dtype=np.float64)
         counters[:, 1:] = [initial for _, initial in scalar_spec]
         steps = list(counters)
-        engine.add_group(group, arrays, states, steps, prefix)
+        engine.add_group(group, arrays, [list(state.values()) for state in states], steps, prefix)
         views = []
         for state, row in zip(states, steps):
-            view = {name: buffer for (name, _), buffer in zip(spec, state)}
+            view = dict(state)
             view.update((name, row[k + 1:k + 2].reshape(())) for k, (name, _) in enumerate(scalar_spec))
             views.append(view)
         return views, steps
+
+    @staticmethod
+    def _state_shape(name: str, shape: tuple[int, ...]) -> tuple[int, ...] | None:
+        """The shape of state buffer ``name`` of a param of ``shape``, or None where such a param
+        keeps no such buffer. Each buffer has its param's shape unless a subclass says otherwise."""
+        return shape
 
     # -- stepping -------------------------------------------------------------------------------
 
@@ -303,7 +314,7 @@ class Optimizer:
                 value = np.asarray(entry[name])
                 if value.shape != view.shape:
                     raise InvalidParamError(f"state_dict's state[{key!r}]['{name}'] has shape {value.shape}, "
-                                            f"its param has shape {view.shape}")
+                                            f"but this optimizer's has shape {view.shape}")
                 np.copyto(view, value, casting="unsafe")
         # Everything is checked and in place on the side: switch over.
         self._engine, self._state_views, self._steps = engine, views, steps

@@ -24,6 +24,8 @@ pub trait Float:
     const ZERO: Self;
     const ONE: Self;
     const NAN: Self;
+    /// The machine epsilon (`torch.finfo(dtype).eps`): the gap between 1 and the next float.
+    const EPSILON: Self;
     /// NumPy's name for the type, used in error messages.
     const NAME: &'static str;
 
@@ -65,6 +67,7 @@ macro_rules! impl_float {
             const ZERO: Self = 0.0;
             const ONE: Self = 1.0;
             const NAN: Self = <$t>::NAN;
+            const EPSILON: Self = <$t>::EPSILON;
             const NAME: &'static str = $name;
 
             #[inline(always)]

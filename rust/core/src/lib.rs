@@ -8,6 +8,7 @@ pub mod norms;
 pub mod pool;
 pub mod rules;
 pub mod simd;
+pub mod square_sum;
 pub mod vector;
 
 pub use float::Float;

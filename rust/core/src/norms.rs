@@ -14,6 +14,7 @@
 
 use crate::rules::HyperError;
 use crate::simd::{dispatch, Kernel};
+use crate::square_sum::pairwise_sum;
 use crate::{pool, Float};
 use rayon::prelude::*;
 
@@ -367,15 +368,8 @@ fn sum_lanes<T: Float>(block: &[T], f: impl Fn(f64) -> f64) -> f64 {
 
 /// The sum of a block's lanes, combined in the fixed pairwise tree.
 #[inline(always)]
-pub(crate) fn combine_lanes(mut lanes: [f64; LANES]) -> f64 {
-    let mut width = LANES;
-    while width > 1 {
-        width /= 2;
-        for j in 0..width {
-            lanes[j] += lanes[j + width];
-        }
-    }
-    lanes[0]
+pub(crate) fn combine_lanes(lanes: [f64; LANES]) -> f64 {
+    pairwise_sum(lanes)
 }
 
 /// Floats whose absolute values order like their bit patterns read as unsigned integers, with

@@ -4,6 +4,7 @@
 //! swaps it when the user calls `set_num_threads`. The default size comes from
 //! `OPTRS_NUM_THREADS`, else the number of CPUs the process may use.
 
+use rayon::prelude::*;
 use rayon::{ThreadPool, ThreadPoolBuilder};
 use std::sync::{Arc, RwLock};
 
@@ -56,4 +57,16 @@ pub fn set_num_threads(threads: usize) -> Result<(), String> {
 
 pub fn num_threads() -> usize {
     current().current_num_threads()
+}
+
+/// Runs `run(item, parallel)` for every item of a step: on the calling thread with `parallel`
+/// false when the step is `small` or the pool has one thread (waking threads would cost more),
+/// else on the pool, the items in parallel and `parallel` true, so that each item may split its
+/// own work across the pool too.
+pub fn for_each<W: Send>(work: Vec<W>, small: bool, run: impl Fn(W, bool) + Sync + Send) {
+    let pool = current();
+    if small || pool.current_num_threads() == 1 {
+        return work.into_iter().for_each(|w| run(w, false));
+    }
+    pool.install(|| work.into_par_iter().for_each(|w| run(w, true)));
 }

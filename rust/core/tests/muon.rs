@@ -1,6 +1,9 @@
 //! Muon's Newton-Schulz against a float64 transcription of torch's, and its step bit-identical on
 //! any number of threads.
 
+mod common;
+
+use common::values;
 use optrs_core::newton_schulz::{frobenius_norm, orthogonalize, NewtonSchulz};
 use optrs_core::pool;
 use optrs_core::rules::muon::{step, AdjustLr, Matrix, Muon, Work};
@@ -8,19 +11,6 @@ use std::sync::Mutex;
 
 /// The pool size is process-wide: tests that change it take turns.
 static POOL: Mutex<()> = Mutex::new(());
-
-/// A fixed, dependency-free pseudo-random sequence in [-1, 1).
-fn values(len: usize, seed: u64) -> Vec<f64> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 11) as f64 / (1u64 << 52) as f64 - 1.0
-        })
-        .collect()
-}
 
 /// `a (r x k) @ b (k x c)`, row-major, in float64.
 fn matmul(a: &[f64], b: &[f64], r: usize, k: usize, c: usize) -> Vec<f64> {

@@ -7,6 +7,7 @@ mod errors;
 mod optim;
 mod utils;
 mod vector;
+mod whole;
 
 use optrs_core::{pool, simd};
 use pyo3::prelude::*;
@@ -72,5 +73,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<optim::lamb::LAMBEngine>()?;
     m.add_class::<optim::schedule_free_adamw::ScheduleFreeAdamWEngine>()?;
     m.add_function(wrap_pyfunction!(optim::muon::muon_step, m)?)?;
+    m.add_function(wrap_pyfunction!(optim::adafactor::adafactor_step, m)?)?;
     Ok(())
 }

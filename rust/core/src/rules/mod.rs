@@ -6,6 +6,7 @@
 //! a rule that needs whole tensors (LAMB's per-tensor norms) runs a step's tensors itself.
 
 mod adadelta;
+pub mod adafactor;
 mod adagrad;
 mod adam;
 mod adamax;

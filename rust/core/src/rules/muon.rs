@@ -8,7 +8,6 @@
 use super::{finite, non_negative, HyperError};
 use crate::newton_schulz::{self, NewtonSchulz, MAX_STEPS};
 use crate::{pool, Float};
-use rayon::prelude::*;
 
 /// torch's `adjust_lr_fn`: how the learning rate is scaled for an `A x B` matrix.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -216,9 +215,5 @@ const PARALLEL_MIN: usize = 1 << 22;
 /// way on any number of threads, so the results do not depend on it.
 pub fn step(work: Vec<Work<'_>>) {
     let total: usize = work.iter().map(Work::cost).sum();
-    let pool = pool::current();
-    if total < PARALLEL_MIN || pool.current_num_threads() == 1 {
-        return work.into_iter().for_each(|w| w.run(false));
-    }
-    pool.install(|| work.into_par_iter().for_each(|w| w.run(true)));
+    pool::for_each(work, total < PARALLEL_MIN, Work::run);
 }

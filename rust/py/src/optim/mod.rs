@@ -1,6 +1,7 @@
 //! One file per optimizer: how its param group dict maps onto the core rule, and its engine class.
 
 pub mod adadelta;
+pub mod adafactor;
 pub mod adagrad;
 pub mod adam;
 pub mod adamax;

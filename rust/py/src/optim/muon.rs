@@ -1,17 +1,24 @@
 //! `muon_step`: one Muon step over every param group. Muon needs each matrix whole, so it does not
 //! fit the element-wise `Engine`: this one function checks every group's options and every array
-//! (params, momentum buffers, grads: dtype, 2-D shape, layout, no shared memory) before it writes
-//! anything, then runs the whole step in one GIL-free call into `optrs_core::rules::muon`.
+//! (params, momentum buffers, grads: dtype, 2-D shape, layout, no shared memory; see `whole.rs`)
+//! before it writes anything, then runs the whole step in one GIL-free call into
+//! `optrs_core::rules::muon`.
 
 use crate::arrays::{check_array, shape_str, Access, ArrayInfo, DType, DataPtr};
 use crate::engine::{get_bool, get_f64};
-use crate::errors::{invalid_hyperparameter, invalid_param, param_dtype};
+use crate::errors::{invalid_hyperparameter, invalid_param};
+use crate::whole::{
+    check_counts, check_grad, check_like, group_options, item, items, state_label, wrong,
+    WrittenRanges,
+};
 use numpy::PyUntypedArrayMethods;
 use optrs_core::rules::muon::{self, AdjustLr, Matrix, Muon, Work};
 use optrs_core::Float;
 use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyString};
+use pyo3::types::PyDict;
+
+const BUFFER: &str = "momentum_buffer";
 
 /// One Muon step. `groups` are the param group dicts (their options, and `len(group["params"])`
 /// params each); `params`, `grads` and `momentum_buffers` list every param's array, grad (None
@@ -25,91 +32,34 @@ pub fn muon_step(
     grads: &Bound<'_, PyAny>,
     momentum_buffers: &Bound<'_, PyAny>,
 ) -> PyResult<()> {
-    let groups: Vec<Bound<'_, PyAny>> = groups.try_iter()?.collect::<PyResult<_>>()?;
-    let params: Vec<Bound<'_, PyAny>> = params.try_iter()?.collect::<PyResult<_>>()?;
-    let grads: Vec<Bound<'_, PyAny>> = grads.try_iter()?.collect::<PyResult<_>>()?;
-    let buffers: Vec<Bound<'_, PyAny>> = momentum_buffers.try_iter()?.collect::<PyResult<_>>()?;
-    let mut options = Vec::with_capacity(groups.len());
-    for (index, group) in groups.iter().enumerate() {
-        options.push(group_options(group, &|| format!("param_groups[{index}]"))?);
-    }
-    let listed: usize = options.iter().map(|(_, count)| count).sum();
-    if params.len() != listed || buffers.len() != listed {
-        return Err(invalid_param(format!(
-            "the param groups list {listed} params, but got {} params and {} momentum buffers",
-            params.len(),
-            buffers.len()
-        )));
-    }
-    if grads.len() != listed {
-        return Err(invalid_param(format!(
-            "step() got {} grads for {listed} params; pass one grad (or None) per param, in param \
-             group order",
-            grads.len()
-        )));
-    }
-    // Where each param sits, for error messages (built only on failure).
-    let positions: Vec<(usize, usize)> = options
-        .iter()
-        .enumerate()
-        .flat_map(|(group, &(_, count))| (0..count).map(move |i| (group, i)))
-        .collect();
-    let label = |index: usize| {
-        let (group, i) = positions[index];
-        format!("param_groups[{group}]['params'][{i}]")
-    };
-    let describe = |w: &Written| match w.holds {
-        Holds::Param => label(w.index),
-        Holds::Buffer => buffer_label(&label(w.index)),
-    };
+    let (params, grads, buffers) = (items(params)?, items(grads)?, items(momentum_buffers)?);
+    let (rules, positions) = group_options(groups, read_options, Muon::validate)?;
+    let listed = positions.len();
+    let lists = [
+        ("params", params.len()),
+        ("momentum buffers", buffers.len()),
+    ];
+    check_counts(listed, &lists, grads.len())?;
     let mut checked = Vec::with_capacity(listed);
-    let mut written = Vec::with_capacity(2 * listed);
-    for (index, &(group, _)) in positions.iter().enumerate() {
-        let rule = options[group].0;
-        let param = check_matrix(&params[index], &|| label(index))?;
-        let what = || buffer_label(&label(index));
+    let mut written = WrittenRanges::default();
+    for index in 0..listed {
+        let label = || positions.label(index);
+        let param = check_matrix(&params[index], &label)?;
+        let what = || state_label(&label(), BUFFER);
         let buffer = check_array(&buffers[index], &what, Access::Write)?;
-        check_like_param(&param, &buffer, &what)?;
-        written.push(Written::of(&param, index, Holds::Param));
-        written.push(Written::of(&buffer, index, Holds::Buffer));
-        let grad = &grads[index];
-        let grad = if grad.is_none() {
-            None
-        } else {
-            let what = || format!("grad of {}", label(index));
-            let info = check_array(grad, &what, Access::Read)?;
-            check_like_param(&param, &info, &what)?;
-            Some(info)
-        };
-        checked.push((index, rule, param, buffer, grad));
+        check_like(&param, &buffer, param.array.shape(), &what)?;
+        written.add(&param, index, None);
+        written.add(&buffer, index, Some(BUFFER));
+        let grad = check_grad(&grads[index], &param, &label)?;
+        checked.push((rules[positions.group(index)], param, buffer, grad));
     }
-    written.retain(|w| w.start < w.end);
-    written.sort_unstable_by_key(|w| w.start);
-    for pair in written.windows(2) {
-        // Sorted by start: if ranges i < j overlap, so do i and i + 1.
-        if pair[1].start < pair[0].end {
-            return Err(invalid_param(format!(
-                "{} shares memory with {}; every param and momentum buffer needs its own memory \
-                 (a param listed twice, or views of one array, cannot be optimized together)",
-                describe(&pair[1]),
-                describe(&pair[0])
-            )));
-        }
-    }
+    written.check_disjoint(&positions)?;
     let mut work = Vec::new();
-    for (index, rule, param, buffer, grad) in &checked {
+    for (index, (rule, param, buffer, grad)) in checked.iter().enumerate() {
         let Some(grad) = grad else {
             continue;
         };
-        let (start, end) = grad.byte_range();
-        if let Some(owner) = overlapping(&written, start, end) {
-            return Err(invalid_param(format!(
-                "grad of {} shares memory with {}, which the step writes; pass a separate grad \
-                 array (a copy)",
-                label(*index),
-                describe(owner)
-            )));
-        }
+        written.check_grad(grad, index, &positions)?;
         let shape = param.array.shape();
         let (rows, cols) = (shape[0], shape[1]);
         work.push(match param.dtype {
@@ -122,74 +72,52 @@ pub fn muon_step(
     Ok(())
 }
 
-/// A group's options and how many params it lists.
-fn group_options(group: &Bound<'_, PyAny>, label: &dyn Fn() -> String) -> PyResult<(Muon, usize)> {
-    let dict = group
-        .cast::<PyDict>()
-        .map_err(|_| param_dtype(format!("{} must be a dict", label())))?;
-    let read = || -> PyResult<(Muon, usize)> {
-        let py = group.py();
-        let coefficients = item(dict, intern!(py, "ns_coefficients"))?;
-        let ns_coefficients = coefficients
-            .extract::<Vec<f64>>()
-            .ok()
-            .and_then(|v| <[f64; 3]>::try_from(v).ok())
-            .ok_or_else(|| {
-                wrong(
-                    "'ns_coefficients' must be a tuple of exactly 3 numbers (a, b, c)",
-                    &coefficients,
-                )
-            })?;
-        let steps = item(dict, intern!(py, "ns_steps"))?;
-        let ns_steps = steps
-            .extract::<usize>()
-            .map_err(|_| wrong("'ns_steps' must be a whole number >= 0", &steps))?;
-        let adjust = item(dict, intern!(py, "adjust_lr_fn"))?;
-        let name = if adjust.is_none() {
-            None
-        } else {
-            Some(adjust.extract::<String>().map_err(|_| {
-                wrong(
-                    "'adjust_lr_fn' must be None, 'original' or 'match_rms_adamw'",
-                    &adjust,
-                )
-            })?)
-        };
-        let adjust_lr_fn = AdjustLr::from_name(name.as_deref()).ok_or_else(|| {
-            invalid_hyperparameter(format!(
-                "Adjust learning rate function {} is not supported; use None, 'original' or \
-                 'match_rms_adamw'",
-                name.unwrap_or_default()
-            ))
+/// A group's options.
+fn read_options(dict: &Bound<'_, PyDict>) -> PyResult<Muon> {
+    let py = dict.py();
+    let coefficients = item(dict, intern!(py, "ns_coefficients"))?;
+    let ns_coefficients = coefficients
+        .extract::<Vec<f64>>()
+        .ok()
+        .and_then(|v| <[f64; 3]>::try_from(v).ok())
+        .ok_or_else(|| {
+            wrong(
+                "'ns_coefficients' must be a tuple of exactly 3 numbers (a, b, c)",
+                &coefficients,
+            )
         })?;
-        let rule = Muon {
-            lr: get_f64(dict, intern!(py, "lr"))?,
-            weight_decay: get_f64(dict, intern!(py, "weight_decay"))?,
-            momentum: get_f64(dict, intern!(py, "momentum"))?,
-            nesterov: get_bool(dict, intern!(py, "nesterov"))?,
-            ns_coefficients,
-            eps: get_f64(dict, intern!(py, "eps"))?,
-            ns_steps,
-            adjust_lr_fn,
-        };
-        let count = item(dict, intern!(py, "params"))?.len()?;
-        Ok((rule, count))
+    let steps = item(dict, intern!(py, "ns_steps"))?;
+    let ns_steps = steps
+        .extract::<usize>()
+        .map_err(|_| wrong("'ns_steps' must be a whole number >= 0", &steps))?;
+    let adjust = item(dict, intern!(py, "adjust_lr_fn"))?;
+    let name = if adjust.is_none() {
+        None
+    } else {
+        Some(adjust.extract::<String>().map_err(|_| {
+            wrong(
+                "'adjust_lr_fn' must be None, 'original' or 'match_rms_adamw'",
+                &adjust,
+            )
+        })?)
     };
-    let (rule, count) = read()
-        .map_err(|e| invalid_hyperparameter(format!("{}: {}", label(), e.value(group.py()))))?;
-    rule.validate()
-        .map_err(|e| invalid_hyperparameter(format!("{}: {e}", label())))?;
-    Ok((rule, count))
-}
-
-fn item<'py>(dict: &Bound<'py, PyDict>, key: &Bound<'py, PyString>) -> PyResult<Bound<'py, PyAny>> {
-    dict.get_item(key)?
-        .ok_or_else(|| invalid_hyperparameter(format!("the param group has no '{key}'")))
-}
-
-fn wrong(what: &str, value: &Bound<'_, PyAny>) -> PyErr {
-    let shown = value.repr().map(|r| r.to_string()).unwrap_or_default();
-    invalid_hyperparameter(format!("{what}, got {shown}"))
+    let adjust_lr_fn = AdjustLr::from_name(name.as_deref()).ok_or_else(|| {
+        invalid_hyperparameter(format!(
+            "Adjust learning rate function {} is not supported; use None, 'original' or \
+             'match_rms_adamw'",
+            name.unwrap_or_default()
+        ))
+    })?;
+    Ok(Muon {
+        lr: get_f64(dict, intern!(py, "lr"))?,
+        weight_decay: get_f64(dict, intern!(py, "weight_decay"))?,
+        momentum: get_f64(dict, intern!(py, "momentum"))?,
+        nesterov: get_bool(dict, intern!(py, "nesterov"))?,
+        ns_coefficients,
+        eps: get_f64(dict, intern!(py, "eps"))?,
+        ns_steps,
+        adjust_lr_fn,
+    })
 }
 
 /// A writeable float32/float64 param of two dimensions, as torch's Muon requires.
@@ -207,72 +135,6 @@ fn check_matrix<'py>(
         )));
     }
     Ok(info)
-}
-
-fn buffer_label(param: &str) -> String {
-    format!("{param}'s state 'momentum_buffer'")
-}
-
-/// The grad or momentum buffer `info` must have its param's dtype and shape.
-fn check_like_param(
-    param: &ArrayInfo<'_>,
-    info: &ArrayInfo<'_>,
-    what: &dyn Fn() -> String,
-) -> PyResult<()> {
-    if info.dtype != param.dtype {
-        let name = param.dtype.name();
-        return Err(param_dtype(format!(
-            "{} has dtype {} but the param is {name}; pass a {name} array (x.astype(np.{name}))",
-            what(),
-            info.dtype.name()
-        )));
-    }
-    if info.array.shape() != param.array.shape() {
-        return Err(invalid_param(format!(
-            "{} has shape {} but the param has shape {}",
-            what(),
-            shape_str(info.array.shape()),
-            shape_str(param.array.shape())
-        )));
-    }
-    Ok(())
-}
-
-#[derive(Clone, Copy)]
-enum Holds {
-    Param,
-    Buffer,
-}
-
-/// A byte range the step writes: param `index`'s array or its momentum buffer.
-struct Written {
-    start: usize,
-    end: usize,
-    index: usize,
-    holds: Holds,
-}
-
-impl Written {
-    fn of(info: &ArrayInfo<'_>, index: usize, holds: Holds) -> Self {
-        let (start, end) = info.byte_range();
-        Written {
-            start,
-            end,
-            index,
-            holds,
-        }
-    }
-}
-
-/// The written range that overlaps [start, end), if any; `written` is sorted by start and
-/// pairwise disjoint.
-fn overlapping(written: &[Written], start: usize, end: usize) -> Option<&Written> {
-    if start == end {
-        return None;
-    }
-    let candidates = written.partition_point(|w| w.start < end);
-    let last = written.get(candidates.checked_sub(1)?)?;
-    (last.end > start).then_some(last)
 }
 
 /// The slices of one param's update.
