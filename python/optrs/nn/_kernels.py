@@ -109,14 +109,17 @@ def _windows(xp: _Array, out: _Pair, kernel: _Pair, stride: _Pair, dilation: _Pa
 
 def _scatter_windows(grad_windows: _Array, padded_shape: tuple[int, ...], out: _Pair, kernel: _Pair, stride: _Pair,
                      dilation: _Pair) -> _Array:
-    """The adjoint of ``_windows``: adds each (N, C, kH, kW, H_out, W_out) window entry back to
-    its place in a zero array of ``padded_shape``; one vectorised add per kernel tap."""
+    """The adjoint of ``_windows``: adds each (*lead, kH, kW, H_out, W_out) window entry back to
+    its place in a zero array of ``padded_shape`` (N, C, H, W), where ``lead`` splits (N, C) in
+    any way (conv2d's (N, groups, C/groups)); one vectorised add per kernel tap, reading the
+    entries in place (they may be a strided view)."""
     result = np.zeros(padded_shape, grad_windows.dtype)
+    target = result.reshape(*grad_windows.shape[:-4], *padded_shape[2:])
     for i in range(kernel[0]):
         for j in range(kernel[1]):
             h0, w0 = i * dilation[0], j * dilation[1]
-            result[:, :, h0:h0 + stride[0] * (out[0] - 1) + 1:stride[0],
-                   w0:w0 + stride[1] * (out[1] - 1) + 1:stride[1]] += grad_windows[:, :, i, j]
+            target[..., h0:h0 + stride[0] * (out[0] - 1) + 1:stride[0],
+                   w0:w0 + stride[1] * (out[1] - 1) + 1:stride[1]] += grad_windows[..., i, j, :, :]
     return result
 
 
@@ -183,8 +186,9 @@ def conv2d_backward(x: _Array, weight: _Array, grad_y: _Array, stride: _Pair, pa
     if need_input:
         kernel = weight.shape[2:]
         grad_cols = g @ weight.reshape(groups, c_out // groups, -1)  # (G, N*Ho*Wo, C_in/G*kH*kW)
+        # (N, G, C_in/G, kH, kW, H_out, W_out), a view: the scatter reads it where it lies.
         grad_cols = grad_cols.reshape(groups, n, out[0], out[1], -1, kernel[0], kernel[1])
-        grad_cols = grad_cols.transpose(1, 0, 4, 5, 6, 2, 3).reshape(n, x.shape[1], kernel[0], kernel[1], *out)
+        grad_cols = grad_cols.transpose(1, 0, 4, 5, 6, 2, 3)
         padded = _padded(x, out, kernel, stride, padding, dilation, 0.0).shape
         full = _scatter_windows(grad_cols, padded, out, kernel, stride, dilation)
         grad_x = np.ascontiguousarray(full[:, :, padding[0]:padding[0] + x.shape[2],
