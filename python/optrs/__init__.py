@@ -1,21 +1,47 @@
-"""optrs: torch.optim-identical optimizers that update NumPy arrays in place, in Rust.
+"""optrs: torch.optim-identical optimizers that update NumPy arrays in place, in Rust, with
+torch's autograd and nn layers on top.
 
     import numpy as np, optrs
     w = np.zeros((784, 10), np.float32)
     opt = optrs.optim.Adam([w], lr=1e-3)
     opt.step([grad_w])   # w changes in place
+
+    model = optrs.nn.Sequential(optrs.nn.Linear(784, 10))
+    opt = optrs.optim.Adam(model.parameters())
+    optrs.nn.functional.cross_entropy(model(optrs.tensor(x)), optrs.tensor(y)).backward()
+    opt.step()
 """
 
-from . import functional, optim, utils
+from . import autograd, functional, nn, optim, utils
 from ._core import __version__, get_num_threads, set_num_threads, simd_level
-from .errors import InvalidHyperparameterError, InvalidParamError, OptrsError, ParamDTypeError
+from .autograd import Tensor, cat, enable_grad, from_numpy, no_grad, set_grad_enabled, stack, tensor
+from .errors import (
+    AutogradError,
+    GradcheckError,
+    InvalidHyperparameterError,
+    InvalidParamError,
+    OptrsError,
+    ParamDTypeError,
+)
 from .parameter import Parameter
+from .random import manual_seed
 
 __all__ = [
     "__version__",
     "optim",
     "functional",
     "utils",
+    "autograd",
+    "nn",
+    "Tensor",
+    "tensor",
+    "from_numpy",
+    "cat",
+    "stack",
+    "no_grad",
+    "enable_grad",
+    "set_grad_enabled",
+    "manual_seed",
     "Parameter",
     "set_num_threads",
     "get_num_threads",
@@ -24,4 +50,6 @@ __all__ = [
     "InvalidParamError",
     "ParamDTypeError",
     "InvalidHyperparameterError",
+    "AutogradError",
+    "GradcheckError",
 ]

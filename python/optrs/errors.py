@@ -10,7 +10,8 @@ class OptrsError(Exception):
 
 class InvalidParamError(OptrsError, ValueError):
     """A param, grad or state array that cannot be used as it is: wrong shape, not C-contiguous,
-    read-only, sharing memory with another written array, or the wrong number of them."""
+    read-only, sharing memory with another written array, or the wrong number of them; likewise
+    an input to a tensor op or layer (shapes that do not match, targets out of range)."""
 
 
 class ParamDTypeError(OptrsError, TypeError):
@@ -21,4 +22,15 @@ class InvalidHyperparameterError(OptrsError, ValueError):
     """A hyperparameter outside its domain: NaN, inf, negative, betas outside [0, 1) ..."""
 
 
-__all__ = ["OptrsError", "InvalidParamError", "ParamDTypeError", "InvalidHyperparameterError"]
+class AutogradError(OptrsError, RuntimeError):
+    """A misuse of the autograd graph: backward on a tensor that does not require grad, on a
+    non-scalar without a gradient, a second time through freed buffers, an in-place change of a
+    tensor the graph needs. A ``RuntimeError``, as torch raises."""
+
+
+class GradcheckError(AutogradError):
+    """``optrs.autograd.gradcheck`` found analytical and numerical gradients that disagree."""
+
+
+__all__ = ["OptrsError", "InvalidParamError", "ParamDTypeError", "InvalidHyperparameterError", "AutogradError",
+           "GradcheckError"]

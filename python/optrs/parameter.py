@@ -1,66 +1,31 @@
-"""`Parameter`: a NumPy array with a `.grad`, the object optimizers step when no grads are passed."""
+"""`Parameter`: a trainable `Tensor`, the object optimizers step when no grads are passed."""
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
-
 import numpy as np
-from numpy.typing import ArrayLike, NDArray
+from numpy.typing import ArrayLike
+
+from .autograd.tensor import Tensor
 
 
-class Parameter:
-    """A trainable array: ``.data`` is the ndarray the optimizer updates in place, ``.grad`` its
-    gradient (an ndarray of the same shape and dtype, or None to skip it in a step).
+class Parameter(Tensor):
+    """A trainable tensor: ``.data`` is the ndarray the optimizer updates in place (shared with
+    the array it was made from, not copied), ``.grad`` its gradient (an ndarray of the same shape
+    and dtype, or None to skip it in a step), filled by ``loss.backward()`` or set by hand.
+    ``nn.Module`` registers the Parameters assigned to it as its parameters.
 
     Replacing ``.data`` with a new array is allowed between steps, as in torch: optimizers notice
     and point at the new array (it must keep the old one's dtype and size, since the optimizer's
-    state for it is kept).
+    state for it is kept). Any array is accepted here; optimizers check dtype and layout when
+    they register the param.
     """
 
-    __slots__ = ("_data", "grad", "requires_grad", "__weakref__")
+    __slots__ = ()
 
-    # Bumped whenever any Parameter's .data is replaced, so optimizers re-read their params only
-    # then instead of on every step.
-    data_version: ClassVar[int] = 0
-
-    def __init__(self, data: ArrayLike, requires_grad: bool = True) -> None:
-        self._data: NDArray[Any] = np.asarray(data)
-        self.grad: NDArray[Any] | None = None
-        self.requires_grad = requires_grad
-
-    @property
-    def data(self) -> NDArray[Any]:
-        return self._data
-
-    @data.setter
-    def data(self, value: ArrayLike) -> None:
-        self._data = np.asarray(value)
-        Parameter.data_version += 1
-
-    @property
-    def shape(self) -> tuple[int, ...]:
-        return self._data.shape
-
-    @property
-    def dtype(self) -> np.dtype[Any]:
-        return self._data.dtype
-
-    @property
-    def size(self) -> int:
-        return self._data.size
-
-    @property
-    def ndim(self) -> int:
-        return self._data.ndim
-
-    def numpy(self) -> NDArray[Any]:
-        return self._data
-
-    def __array__(self, dtype: Any = None, copy: bool | None = None) -> NDArray[Any]:
-        if dtype is None and not copy:
-            return self._data
-        return np.array(self._data, dtype=dtype, copy=True)
+    def __init__(self, data: Tensor | ArrayLike, requires_grad: bool = True) -> None:
+        super().__init__(data._data if isinstance(data, Tensor) else np.asarray(data))
+        # Set directly: the dtype is the optimizer's to check, with its own message.
+        self._requires_grad = bool(requires_grad)
 
     def __repr__(self) -> str:
-        body = np.array2string(self._data, separator=", ", prefix="Parameter(")
-        return f"Parameter({body}, dtype={self._data.dtype})"
+        return "Parameter containing:\n" + super().__repr__()

@@ -13,8 +13,8 @@ from typing import Any, ClassVar, Protocol
 import numpy as np
 from numpy.typing import NDArray
 
+from ..autograd.tensor import Tensor
 from ..errors import InvalidHyperparameterError, InvalidParamError, ParamDTypeError
-from ..parameter import Parameter
 
 
 class _HasData(Protocol):
@@ -22,7 +22,7 @@ class _HasData(Protocol):
     grad: NDArray[Any] | None
 
 
-ParamLike = NDArray[Any] | Parameter | _HasData
+ParamLike = NDArray[Any] | Tensor | _HasData
 ParamsT = Iterable[ParamLike] | Iterable[dict[str, Any]]
 Grads = Sequence[NDArray[Any] | None]
 
@@ -123,8 +123,8 @@ class Optimizer:
         self._steps: list[NDArray[np.float64]] = []
         self._has_plain_arrays = False
         self._has_foreign_params = False
-        self._seen_data_version = Parameter.data_version
-        if isinstance(params, (np.ndarray, Parameter)):
+        self._seen_data_version = Tensor.data_version
+        if isinstance(params, (np.ndarray, Tensor)):
             raise ParamDTypeError("params must be an iterable of arrays or dicts, not a single array; "
                                   "wrap it in a list: [param]")
         if isinstance(params, (set, frozenset)):
@@ -145,7 +145,7 @@ class Optimizer:
             raise ParamDTypeError(f"a param group must be a dict, got {type(param_group).__name__}")
         group = dict(param_group)
         params = group.get("params")
-        if isinstance(params, (np.ndarray, Parameter)) or hasattr(params, "data"):
+        if isinstance(params, (np.ndarray, Tensor)) or hasattr(params, "data"):
             params = [params]
         elif isinstance(params, (set, frozenset)):
             raise ParamDTypeError(_SET_OF_PARAMS)
@@ -164,7 +164,7 @@ class Optimizer:
             self._index_of[id(p)] = len(self._params)
             self._params.append(p)
             self._has_plain_arrays |= isinstance(p, np.ndarray)
-            self._has_foreign_params |= not isinstance(p, (np.ndarray, Parameter))
+            self._has_foreign_params |= not isinstance(p, (np.ndarray, Tensor))
         self._state_views.extend(views)
         self._steps.extend(steps)
         self.param_groups.append(group)
@@ -216,9 +216,9 @@ class Optimizer:
 
     def _refresh_params(self) -> None:
         """Points the engine at the arrays of params whose ``.data`` may have been replaced."""
-        if self._has_foreign_params or self._seen_data_version != Parameter.data_version:
+        if self._has_foreign_params or self._seen_data_version != Tensor.data_version:
             self._engine.refresh([_array_of(p, "param") for p in self._params])
-            self._seen_data_version = Parameter.data_version
+            self._seen_data_version = Tensor.data_version
 
     def _grads_from_params(self) -> Grads:
         if self._has_plain_arrays:
