@@ -11,7 +11,7 @@ use crate::Float;
 /// The output positions `o` along one axis whose input position `o * stride + offset - pad`
 /// lies in `0..size`, as a range `lo..hi` within `0..out`.
 #[inline]
-fn valid_range(
+pub(super) fn valid_range(
     offset: usize,
     pad: usize,
     stride: usize,

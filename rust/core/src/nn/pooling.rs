@@ -5,6 +5,7 @@
 //! Planes (one channel of one sample) are independent and each is computed by one thread in a
 //! fixed order, so the gradients' scatter-adds give the same bits on any number of threads.
 
+use super::im2col::valid_range;
 use super::{expect_ndim, expect_shape, for_each_items, shape_str, NnError};
 use crate::{pool, Float};
 use rayon::prelude::*;
@@ -109,15 +110,6 @@ impl PoolShape {
     fn kernel_len(&self) -> usize {
         self.options.kernel[0] * self.options.kernel[1]
     }
-
-    /// The window of output row `o` along axis `a`: its first tap (possibly in the padding) and
-    /// the end of its extent, clipped to the input.
-    fn window(&self, o: usize, a: usize) -> (isize, isize) {
-        let options = &self.options;
-        let start = (o * options.stride[a]) as isize - options.padding[a] as isize;
-        let extent = ((options.kernel[a] - 1) * options.dilation[a] + 1) as isize;
-        (start, (start + extent).min(self.in_size[a] as isize))
-    }
 }
 
 /// torch's `pooling_output_shape`: `floor` (or `ceil`) of `(size + 2 pad - extent) / stride + 1`,
@@ -162,14 +154,37 @@ fn for_each_plane_pair<A: Send, B: Send>(
 /// `max_pool2d(x, ..., return_indices=True)` into `y` and `indices` (the flat index `h * W + w`
 /// of each maximum in its input plane). As torch: the first maximum of a window wins, a NaN wins
 /// over any number (the last NaN over earlier ones), and padding never does.
+///
+/// Each output row is computed tap by tap: for every input row and kernel column in the window's
+/// order, one branch-free pass over the row's outputs, so every output sees its taps in torch's
+/// order (rows, then columns) and random data costs no mispredicted branches.
 pub fn max_pool2d<T: Float>(shape: &PoolShape, x: &[T], y: &mut [T], indices: &mut [i64]) {
     let (in_plane, out_plane) = (shape.in_plane(), shape.out_plane());
     assert_eq!(x.len(), shape.batch * shape.channels * in_plane);
     assert_eq!(y.len(), shape.batch * shape.channels * out_plane);
     assert_eq!(indices.len(), y.len());
-    let [out_h, out_w] = shape.out_size;
+    let out_w = shape.out_size[1];
     let [dh, dw] = shape.options.dilation;
-    let width = shape.in_size[1] as isize;
+    let [sh, sw] = shape.options.stride;
+    let [ph, pw] = shape.options.padding;
+    let [kh, kw] = shape.options.kernel;
+    let [h, width] = shape.in_size;
+    // Per kernel column: its offset and the outputs whose tap lies inside the input.
+    let columns: Vec<(usize, (usize, usize))> = (0..kw)
+        .map(|kj| (kj * dw, valid_range(kj * dw, pw, sw, width, out_w)))
+        .collect();
+    // Per output column: the first kernel column inside the input (torch's initial index).
+    let first_columns: Vec<usize> = (0..out_w)
+        .map(|ow| {
+            let start = (ow * sw) as isize - pw as isize;
+            let skip = if start < 0 {
+                ((-start) as usize).div_ceil(dw) * dw
+            } else {
+                0
+            };
+            (start + skip as isize) as usize
+        })
+        .collect();
     let cost = out_plane * shape.kernel_len();
     for_each_plane_pair(y, indices, out_plane, cost, |first, y, indices| {
         let planes = y
@@ -177,30 +192,36 @@ pub fn max_pool2d<T: Float>(shape: &PoolShape, x: &[T], y: &mut [T], indices: &m
             .zip(indices.chunks_exact_mut(out_plane));
         for (p, (y, indices)) in planes.enumerate() {
             let x = &x[(first + p) * in_plane..][..in_plane];
-            for oh in 0..out_h {
-                let (mut h0, h1) = shape.window(oh, 0);
-                while h0 < 0 {
-                    h0 += dh as isize;
+            let rows = y
+                .chunks_exact_mut(out_w)
+                .zip(indices.chunks_exact_mut(out_w));
+            for (oh, (y, indices)) in rows.enumerate() {
+                let taps = (0..kh)
+                    .map(|ki| (oh * sh + ki * dh).wrapping_sub(ph))
+                    .filter(|&ih| ih < h);
+                let first_row = taps.clone().next().unwrap_or(0);
+                y.fill(T::from_f64(f64::NEG_INFINITY));
+                for (index, &w0) in indices.iter_mut().zip(&first_columns) {
+                    *index = (first_row * width + w0) as i64;
                 }
-                for ow in 0..out_w {
-                    let (mut w0, w1) = shape.window(ow, 1);
-                    while w0 < 0 {
-                        w0 += dw as isize;
-                    }
-                    let mut max_index = h0 * width + w0;
-                    let mut max = T::from_f64(f64::NEG_INFINITY);
-                    for ih in (h0..h1).step_by(dh) {
-                        for iw in (w0..w1).step_by(dw) {
-                            let index = ih * width + iw;
-                            let v = x[index as usize];
-                            if v > max || v.is_nan() {
-                                max = v;
-                                max_index = index;
-                            }
+                for ih in taps {
+                    let in_row = &x[ih * width..][..width];
+                    for &(offset, (lo, hi)) in &columns {
+                        if lo == hi {
+                            continue;
+                        }
+                        let first_col = lo * sw + offset - pw;
+                        let row_start = ih * width;
+                        for (k, ow) in (lo..hi).enumerate() {
+                            let col = first_col + k * sw;
+                            let (v, max) = (in_row[col], y[ow]);
+                            // `|`, not `||`: no branch, so the compiler can select.
+                            let better = (v > max) | v.is_nan();
+                            y[ow] = if better { v } else { max };
+                            let at = (row_start + col) as i64;
+                            indices[ow] = if better { at } else { indices[ow] };
                         }
                     }
-                    y[oh * out_w + ow] = max;
-                    indices[oh * out_w + ow] = max_index as i64;
                 }
             }
         }
