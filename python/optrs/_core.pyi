@@ -23,16 +23,32 @@ __all__ = [
     "SGDEngine",
     "ScheduleFreeAdamWEngine",
     "__version__",
+    "avg_pool2d",
+    "avg_pool2d_backward",
     "axpy",
     "adafactor_step",
     "clip_grad_norm",
     "clip_grads_with_norm",
+    "conv2d",
+    "conv2d_backward",
+    "cross_entropy",
+    "cross_entropy_backward",
     "dot",
     "force_simd_level",
     "get_num_threads",
+    "log_softmax",
+    "log_softmax_backward",
+    "max_pool2d",
+    "max_pool2d_backward",
     "muon_step",
+    "nll_loss",
+    "nll_loss_backward",
+    "relu",
+    "relu_backward",
     "set_num_threads",
     "simd_level",
+    "softmax",
+    "softmax_backward",
     "total_norm",
 ]
 
@@ -40,6 +56,102 @@ def set_num_threads(threads: int) -> None: ...
 def get_num_threads() -> int: ...
 def simd_level() -> str: ...
 def force_simd_level(level: str | None = None) -> None: ...
+
+# NN kernels (rust/py/src/nn/, the contract of optrs.nn._kernels): float32 or float64 arrays of one
+# dtype per call, C-contiguous; class indices and pooling indices int64; pairs are (h, w) or one
+# int for both. Every function returns new arrays.
+_Pair = int | tuple[int, int]
+
+def conv2d(
+    x: NDArray[Any],
+    weight: NDArray[Any],
+    bias: NDArray[Any] | None,
+    stride: _Pair,
+    padding: _Pair,
+    dilation: _Pair,
+    groups: int,
+) -> NDArray[Any]: ...
+def conv2d_backward(
+    x: NDArray[Any],
+    weight: NDArray[Any],
+    grad_y: NDArray[Any],
+    stride: _Pair,
+    padding: _Pair,
+    dilation: _Pair,
+    groups: int,
+    need_input: bool,
+    need_weight: bool,
+    need_bias: bool,
+) -> tuple[NDArray[Any] | None, NDArray[Any] | None, NDArray[Any] | None]: ...
+def max_pool2d(
+    x: NDArray[Any],
+    kernel_size: _Pair,
+    stride: _Pair,
+    padding: _Pair,
+    dilation: _Pair,
+    ceil_mode: bool,
+) -> tuple[NDArray[Any], NDArray[np.int64]]: ...
+def max_pool2d_backward(
+    grad_y: NDArray[Any], indices: NDArray[np.int64], input_shape: Sequence[int]
+) -> NDArray[Any]: ...
+def avg_pool2d(
+    x: NDArray[Any],
+    kernel_size: _Pair,
+    stride: _Pair,
+    padding: _Pair,
+    ceil_mode: bool,
+    count_include_pad: bool,
+    divisor_override: int | None,
+) -> NDArray[Any]: ...
+def avg_pool2d_backward(
+    grad_y: NDArray[Any],
+    input_shape: Sequence[int],
+    kernel_size: _Pair,
+    stride: _Pair,
+    padding: _Pair,
+    ceil_mode: bool,
+    count_include_pad: bool,
+    divisor_override: int | None,
+) -> NDArray[Any]: ...
+def log_softmax(x: NDArray[Any]) -> NDArray[Any]: ...
+def log_softmax_backward(grad_y: NDArray[Any], y: NDArray[Any]) -> NDArray[Any]: ...
+def softmax(x: NDArray[Any]) -> NDArray[Any]: ...
+def softmax_backward(grad_y: NDArray[Any], y: NDArray[Any]) -> NDArray[Any]: ...
+def nll_loss(
+    logp: NDArray[Any],
+    target: NDArray[np.int64],
+    weight: NDArray[Any] | None,
+    ignore_index: int,
+    reduction: str,
+) -> tuple[NDArray[Any], float]: ...
+def nll_loss_backward(
+    grad_loss: NDArray[Any],
+    target: NDArray[np.int64],
+    weight: NDArray[Any] | None,
+    ignore_index: int,
+    reduction: str,
+    total_weight: float,
+    num_classes: int,
+) -> NDArray[Any]: ...
+def cross_entropy(
+    x: NDArray[Any],
+    target: NDArray[np.int64],
+    weight: NDArray[Any] | None,
+    ignore_index: int,
+    reduction: str,
+    label_smoothing: float,
+) -> tuple[NDArray[Any], NDArray[Any]]: ...
+def cross_entropy_backward(
+    grad_loss: NDArray[Any],
+    softmax: NDArray[Any],
+    target: NDArray[np.int64],
+    weight: NDArray[Any] | None,
+    ignore_index: int,
+    reduction: str,
+    label_smoothing: float,
+) -> NDArray[Any]: ...
+def relu(x: NDArray[Any]) -> NDArray[Any]: ...
+def relu_backward(grad_y: NDArray[Any], y: NDArray[Any]) -> NDArray[Any]: ...
 
 # Gradient norms (rust/py/src/utils.rs): None entries of the lists are skipped; `name` labels the
 # list in errors; the results are the norm and its dtype name ("float32" or "float64").

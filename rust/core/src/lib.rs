@@ -3,7 +3,9 @@
 
 pub mod driver;
 mod float;
+mod matmul;
 pub mod newton_schulz;
+pub mod nn;
 pub mod norms;
 pub mod pool;
 pub mod rules;

@@ -8,14 +8,11 @@
 //! its products on rayon, so on optrs's pool, with few dependencies. `cargo bench -p optrs-core
 //! --bench newton_schulz` times this file.
 //!
-//! Determinism: `gemm` splits a product across threads by output tiles only; each output element
-//! is summed over the inner dimension in the same order whatever the thread count (its depth
-//! blocking depends on the shape and the CPU's cache sizes, never on the threads), so the result
-//! does not depend on the thread count (tested bit for bit). It does depend on the CPU: the
-//! kernels use fused multiply-add where the CPU has it, and blocking follows the cache sizes. The
-//! Frobenius norm is summed in float64 in a fixed order.
+//! Determinism: the products ([`crate::matmul`]) do not depend on the thread count (tested bit
+//! for bit), though they do on the CPU (fused multiply-add, cache blocking); the Frobenius norm is
+//! summed in float64 in a fixed order.
 
-use gemm::Parallelism;
+use crate::matmul::{matmul, Layout, Parallelism};
 
 /// torch's defaults (Keller Jordan's coefficients).
 pub const DEFAULT_COEFFICIENTS: [f64; 3] = [3.4445, -4.7750, 2.0315];
@@ -43,91 +40,6 @@ impl Default for NewtonSchulz {
             steps: DEFAULT_STEPS,
             eps: DEFAULT_EPS as f32,
         }
-    }
-}
-
-/// Where element `(i, j)` of a `rows x cols` matrix lies in its slice: `i * row_stride + j *
-/// col_stride`.
-#[derive(Clone, Copy, Debug)]
-struct Layout {
-    rows: usize,
-    cols: usize,
-    row_stride: usize,
-    col_stride: usize,
-}
-
-impl Layout {
-    fn row_major(rows: usize, cols: usize) -> Self {
-        Layout {
-            rows,
-            cols,
-            row_stride: cols,
-            col_stride: 1,
-        }
-    }
-
-    fn transposed(self) -> Self {
-        Layout {
-            rows: self.cols,
-            cols: self.rows,
-            row_stride: self.col_stride,
-            col_stride: self.row_stride,
-        }
-    }
-
-    /// How many elements a slice must hold.
-    fn span(self) -> usize {
-        if self.rows == 0 || self.cols == 0 {
-            0
-        } else {
-            (self.rows - 1) * self.row_stride + (self.cols - 1) * self.col_stride + 1
-        }
-    }
-}
-
-/// `dst = alpha * dst + beta * lhs @ rhs`, or `dst = beta * lhs @ rhs` when `read_dst` is false.
-#[allow(clippy::too_many_arguments)]
-fn matmul(
-    dst: &mut [f32],
-    dst_layout: Layout,
-    read_dst: bool,
-    alpha: f32,
-    (lhs, lhs_layout): (&[f32], Layout),
-    (rhs, rhs_layout): (&[f32], Layout),
-    beta: f32,
-    parallelism: Parallelism,
-) {
-    let (m, n, k) = (dst_layout.rows, dst_layout.cols, lhs_layout.cols);
-    assert!(lhs_layout.rows == m && rhs_layout.rows == k && rhs_layout.cols == n);
-    assert!(dst.len() >= dst_layout.span());
-    assert!(lhs.len() >= lhs_layout.span() && rhs.len() >= rhs_layout.span());
-    let stride = |s: usize| s as isize;
-    // SAFETY: the asserts above keep every element `gemm` addresses, `(i, j) -> i * row_stride +
-    // j * col_stride` for `i < rows` and `j < cols` of each layout, inside its slice. `dst` is a
-    // unique borrow, so it overlaps neither operand. Strides fit `isize` because the slices'
-    // spans do. No conjugation is asked for, which is all `gemm` requires of real matrices.
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            dst.as_mut_ptr(),
-            stride(dst_layout.col_stride),
-            stride(dst_layout.row_stride),
-            read_dst,
-            lhs.as_ptr(),
-            stride(lhs_layout.col_stride),
-            stride(lhs_layout.row_stride),
-            rhs.as_ptr(),
-            stride(rhs_layout.col_stride),
-            stride(rhs_layout.row_stride),
-            alpha,
-            beta,
-            false,
-            false,
-            false,
-            parallelism,
-        )
     }
 }
 

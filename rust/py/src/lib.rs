@@ -4,6 +4,7 @@
 mod arrays;
 mod engine;
 mod errors;
+mod nn;
 mod optim;
 mod utils;
 mod vector;
@@ -58,6 +59,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(force_simd_level, m)?)?;
     utils::register(m)?;
     vector::register(m)?;
+    nn::register(m)?;
     m.add_class::<optim::sgd::SGDEngine>()?;
     m.add_class::<optim::adam::AdamEngine>()?;
     m.add_class::<optim::adagrad::AdagradEngine>()?;

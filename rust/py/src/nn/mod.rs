@@ -1,0 +1,257 @@
+//! The neural-network kernels of `optrs_core::nn` over NumPy arrays (the contract of
+//! `optrs.nn._kernels`): float32 or float64 inputs of one dtype, C-contiguous, int64 class
+//! indices; every call checks its arguments, allocates new outputs, and runs the kernel with the
+//! GIL released.
+
+mod activation;
+mod conv;
+mod loss;
+mod pooling;
+
+use crate::arrays::{check_array, Access, DType};
+use crate::errors::{invalid_hyperparameter, invalid_param, param_dtype};
+use numpy::ndarray::IxDyn;
+use numpy::{
+    Element, PyArrayDyn, PyArrayMethods, PyReadonlyArrayDyn, PyReadwriteArrayDyn, PyUntypedArray,
+    PyUntypedArrayMethods,
+};
+use optrs_core::nn::{NnError, Real};
+use pyo3::prelude::*;
+
+/// Adds the kernels to the module.
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    conv::register(m)?;
+    pooling::register(m)?;
+    activation::register(m)?;
+    loss::register(m)
+}
+
+/// The element types the kernels run on.
+pub trait Scalar: Element + Real {
+    const DTYPE: DType;
+}
+
+impl Scalar for f32 {
+    const DTYPE: DType = DType::F32;
+}
+
+impl Scalar for f64 {
+    const DTYPE: DType = DType::F64;
+}
+
+/// Calls `$f::<f32>` or `$f::<f64>` for a [`DType`].
+macro_rules! by_dtype {
+    ($dtype:expr, $f:ident($($arg:expr),* $(,)?)) => {
+        match $dtype {
+            DType::F32 => $f::<f32>($($arg),*),
+            DType::F64 => $f::<f64>($($arg),*),
+        }
+    };
+}
+pub(crate) use by_dtype;
+
+/// The bindings' exception for a core error: `InvalidParamError` for arrays,
+/// `InvalidHyperparameterError` for options.
+pub fn nn_error(error: NnError) -> PyErr {
+    match error {
+        NnError::Array(message) => invalid_param(message),
+        NnError::Option(message) => invalid_hyperparameter(message),
+    }
+}
+
+/// The dtype of the array that sets a call's dtype, checked as every float input is: a float32
+/// or float64 ndarray, C-contiguous and aligned.
+pub fn dtype_of(object: &Bound<'_, PyAny>, name: &str) -> PyResult<DType> {
+    Ok(check_array(object, &|| name.to_string(), Access::Read)?.dtype)
+}
+
+/// A float input, checked and borrowed for reading until it is dropped.
+pub struct Input<'py, T: Element> {
+    array: PyReadonlyArrayDyn<'py, T>,
+    name: &'static str,
+}
+
+impl<'py, T: Scalar> Input<'py, T> {
+    /// Checks `object` as [`dtype_of`] does and that it has the dtype of `lead` (the argument
+    /// that set the call's dtype), then borrows it.
+    pub fn new(object: &Bound<'py, PyAny>, name: &'static str, lead: &str) -> PyResult<Self> {
+        let info = check_array(object, &|| name.to_string(), Access::Read)?;
+        if info.dtype != T::DTYPE {
+            return Err(param_dtype(format!(
+                "{name} has dtype {} and {lead} {}; pass arrays of one dtype",
+                info.dtype.name(),
+                T::DTYPE.name()
+            )));
+        }
+        let array = object
+            .cast::<PyArrayDyn<T>>()
+            .map_err(|e| param_dtype(format!("{name}: {e}")))?;
+        Ok(Input {
+            array: borrow(array.try_readonly(), name)?,
+            name,
+        })
+    }
+
+    pub fn shape(&self) -> &[usize] {
+        self.array.shape()
+    }
+
+    pub fn data(&self) -> PyResult<&[T]> {
+        self.array
+            .as_slice()
+            .map_err(|e| invalid_param(format!("{}: {e}", self.name)))
+    }
+}
+
+/// The input `object` (or None) as an [`Input`].
+pub fn optional_input<'py, T: Scalar>(
+    object: Option<&Bound<'py, PyAny>>,
+    name: &'static str,
+    lead: &str,
+) -> PyResult<Option<Input<'py, T>>> {
+    object
+        .filter(|o| !o.is_none())
+        .map(|o| Input::new(o, name, lead))
+        .transpose()
+}
+
+/// The data of an optional input.
+pub fn optional_data<'a, T: Scalar>(input: &'a Option<Input<'_, T>>) -> PyResult<Option<&'a [T]>> {
+    input.as_ref().map(Input::data).transpose()
+}
+
+fn borrow<A>(result: Result<A, numpy::BorrowError>, name: &str) -> PyResult<A> {
+    result.map_err(|_| {
+        invalid_param(format!(
+            "{name} is being written by another call; pass a copy (np.array(...))"
+        ))
+    })
+}
+
+/// Class indices: an int64 ndarray, C-contiguous, borrowed for reading.
+pub struct Targets<'py> {
+    array: PyReadonlyArrayDyn<'py, i64>,
+}
+
+impl<'py> Targets<'py> {
+    pub fn new(object: &Bound<'py, PyAny>, name: &'static str) -> PyResult<Self> {
+        let type_error = |found: String| {
+            param_dtype(format!(
+                "{name} must be a numpy.ndarray of int64 class indices, got {found}; convert it \
+                 with np.asarray(..., dtype=np.int64)"
+            ))
+        };
+        let untyped = object.cast::<PyUntypedArray>().map_err(|_| {
+            let type_name = object.get_type().name().map(|n| n.to_string());
+            type_error(type_name.unwrap_or_default())
+        })?;
+        let array = object
+            .cast::<PyArrayDyn<i64>>()
+            .map_err(|_| type_error(format!("dtype {}", untyped.dtype())))?;
+        if !array.is_c_contiguous() {
+            return Err(invalid_param(format!(
+                "{name} is not C-contiguous; pass np.ascontiguousarray(...) of it"
+            )));
+        }
+        Ok(Targets {
+            array: borrow(array.try_readonly(), name)?,
+        })
+    }
+
+    pub fn shape(&self) -> &[usize] {
+        self.array.shape()
+    }
+
+    pub fn data(&self) -> PyResult<&[i64]> {
+        self.array
+            .as_slice()
+            .map_err(|e| invalid_param(format!("target: {e}")))
+    }
+}
+
+/// A new zero-filled array for a kernel to write.
+pub fn output<'py, T: Scalar>(py: Python<'py>, shape: &[usize]) -> Bound<'py, PyArrayDyn<T>> {
+    PyArrayDyn::zeros(py, IxDyn(shape), false)
+}
+
+/// A new output's elements, for the kernel to write.
+pub fn writable<'a, T: Element>(
+    array: &'a mut PyReadwriteArrayDyn<'_, T>,
+) -> PyResult<&'a mut [T]> {
+    array
+        .as_slice_mut()
+        .map_err(|e| invalid_param(format!("output: {e}")))
+}
+
+/// A new output, borrowed for writing.
+pub fn write<'py, T: Element>(
+    array: &Bound<'py, PyArrayDyn<T>>,
+) -> PyResult<PyReadwriteArrayDyn<'py, T>> {
+    borrow(array.try_readwrite(), "output")
+}
+
+/// An int option, at least `min`.
+pub fn count(value: i64, name: &str, min: i64) -> PyResult<usize> {
+    if value < min {
+        return Err(invalid_hyperparameter(format!(
+            "{name} must be at least {min}, got {value}"
+        )));
+    }
+    Ok(value as usize)
+}
+
+/// A pair option `(h, w)`, given as a sequence of two ints or one int for both, each at least
+/// `min`.
+pub fn pair(object: &Bound<'_, PyAny>, name: &str, min: i64) -> PyResult<[usize; 2]> {
+    let values: [i64; 2] = if let Ok(v) = object.extract::<i64>() {
+        [v, v]
+    } else if let Ok((h, w)) = object.extract::<(i64, i64)>() {
+        [h, w]
+    } else if let Ok(v) = object.extract::<[i64; 2]>() {
+        v
+    } else {
+        let shown = object
+            .repr()
+            .map(|r| r.to_string())
+            .unwrap_or_else(|_| "?".into());
+        return Err(invalid_hyperparameter(format!(
+            "{name} must be an int or a pair of ints (h, w), got {shown}"
+        )));
+    };
+    if values.iter().any(|&v| v < min) {
+        let bound = if min == 1 {
+            "positive".to_string()
+        } else {
+            format!("at least {min}")
+        };
+        return Err(invalid_hyperparameter(format!(
+            "{name} must be {bound}, got ({}, {})",
+            values[0], values[1]
+        )));
+    }
+    Ok(values.map(|v| v as usize))
+}
+
+/// A shape given as a sequence of non-negative ints.
+pub fn shape_arg(object: &Bound<'_, PyAny>, name: &str) -> PyResult<Vec<usize>> {
+    let values: Vec<i64> = object.extract().map_err(|_| {
+        invalid_param(format!(
+            "{name} must be a tuple of ints such as x.shape, got {}",
+            object
+                .get_type()
+                .name()
+                .map(|n| n.to_string())
+                .unwrap_or_default()
+        ))
+    })?;
+    values
+        .iter()
+        .map(|&v| {
+            usize::try_from(v).map_err(|_| {
+                invalid_param(format!(
+                    "{name} must hold non-negative sizes, got {values:?}"
+                ))
+            })
+        })
+        .collect()
+}
