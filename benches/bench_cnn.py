@@ -1,17 +1,18 @@
 """Training-step throughput of the seed MNIST CNN (batch 64, forward + backward + Adam), optrs next
 to torch on the same number of threads, with a per-kernel time breakdown of optrs's step.
 
-    python benches/bench_cnn.py [--threads 2] [--steps 30] [--batch-size 64]
+    python benches/bench_cnn.py [--threads 2] [--steps 20] [--rounds 5] [--batch-size 64]
 
 torch is optional: without it only optrs's figures print. The breakdown wraps every function of
-``optrs.nn._kernels`` (the Rust kernels) and the optimizer step with timers; "rest" is everything
-else in a step: the autograd graph in Python, NumPy's BLAS for the linear layers, elementwise
-NumPy ops.
+``optrs.nn._kernels`` (the Rust kernels, the linear layers' matmul included) and the optimizer
+step with timers; "rest" is everything else in a step: the autograd graph in Python, dropout's
+random masks, NumPy's elementwise ops.
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
 import time
 from collections import defaultdict
 from collections.abc import Callable
@@ -93,35 +94,40 @@ def torch_step(batch_size: int, threads: int) -> Callable[[], None] | None:
     return step
 
 
-def seconds_per_step(step: Callable[[], None], steps: int, repeats: int = 3) -> float:
-    """The best of ``repeats`` runs of ``steps`` steps, after warm-up."""
-    for _ in range(3):
+def time_steps(step: Callable[[], None], steps: int) -> float:
+    start = time.perf_counter()
+    for _ in range(steps):
         step()
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        for _ in range(steps):
-            step()
-        best = min(best, (time.perf_counter() - start) / steps)
-    return best
+    return (time.perf_counter() - start) / steps
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--steps", type=int, default=30)
+    parser.add_argument("--steps", type=int, default=20, help="steps per round")
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--batch-size", type=int, default=64)
     args = parser.parse_args()
     batch = args.batch_size
     step, spent = optrs_step_timer(batch, args.threads)
-    ours = seconds_per_step(step, args.steps)
     tstep = torch_step(batch, args.threads)
-    theirs = seconds_per_step(tstep, args.steps) if tstep is not None else None
+    for warm_up in (step, tstep) if tstep is not None else (step,):
+        for _ in range(3):
+            warm_up()
+    # Rounds alternate optrs and torch, so that this shared machine's drifting load hits both
+    # alike; the medians are reported, the ratio being the median of the rounds' ratios.
+    ours_rounds, theirs_rounds = [], []
+    for _ in range(args.rounds):
+        ours_rounds.append(time_steps(step, args.steps))
+        if tstep is not None:
+            theirs_rounds.append(time_steps(tstep, args.steps))
+    ours = statistics.median(ours_rounds)
+    theirs = statistics.median(theirs_rounds) if theirs_rounds else None
 
     print(f"seed MNIST CNN, batch {batch}, forward + backward + Adam, {args.threads} threads, "
-          f"optrs {optrs.__version__} ({optrs.simd_level()})")
+          f"optrs {optrs.__version__} ({optrs.simd_level()}); median of {args.rounds} rounds of {args.steps} steps")
     print("| | ms per step | samples/s | x torch |\n| --- | --- | --- | --- |")
-    ratio = f"{theirs / ours:.2f}" if theirs else "-"
+    ratio = f"{statistics.median(t / o for o, t in zip(ours_rounds, theirs_rounds)):.2f}" if theirs else "-"
     print(f"| optrs | {ours * 1e3:.1f} | {batch / ours:,.0f} | {ratio} |")
     if theirs:
         import torch
@@ -138,7 +144,7 @@ def main() -> None:
     for seconds, name in rows:
         print(f"| {name} | {seconds * 1e3:.2f} | {seconds / total:.0%} |")
     rest = total - sum(s for s, _ in rows)
-    print(f"| rest (autograd in Python, NumPy matmul and elementwise) | {rest * 1e3:.2f} | {rest / total:.0%} |")
+    print(f"| rest (autograd in Python, dropout, NumPy elementwise) | {rest * 1e3:.2f} | {rest / total:.0%} |")
 
 
 if __name__ == "__main__":

@@ -288,6 +288,25 @@ def test_max_pool2d_matches_numpy(case: Any, dtype: Any) -> None:
     close(gx, ref_max_pool2d_backward(gy.astype(np.float64), idx, x.shape), dtype)
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("kernel", [(2, 2), (3, 2), (1, 1)])
+def test_tiling_max_pool2d_keeps_torchs_tie_and_nan_rules(kernel: tuple[int, int], dtype: Any) -> None:
+    """Windows that tile the input (kernel = stride, no padding) take a faster path; it must pick
+    the same element as torch: the first maximum, the last NaN, the first tap of an all -inf
+    window."""
+    rng = np.random.default_rng(4)
+    x = randn(rng, 3, 2, 7, 9, dtype=dtype)
+    x[0, 0, :2, :2] = 5.0                            # a four-way tie
+    x[0, 1, :3, :3] = -np.inf                        # all -inf
+    x[1, 0, 0, 0], x[1, 0, 1, 1] = np.nan, np.nan    # two NaNs: the last wins
+    x[2, 1, 0, 1] = np.nan
+    for args in [(kernel, kernel, (0, 0), (1, 1), False), (kernel, kernel, (0, 0), (1, 1), True)]:
+        y_ref, idx_ref = ref_max_pool2d(x, *args)
+        y, idx = _core.max_pool2d(x, *args)
+        np.testing.assert_array_equal(y, y_ref)
+        np.testing.assert_array_equal(idx, idx_ref)
+
+
 def test_max_pool2d_matches_torch() -> None:
     meta, d = load_reference("max_pool2d")
     k = as_pair(meta["kwargs"]["kernel_size"])
@@ -463,6 +482,40 @@ def test_outputs_are_new_arrays() -> None:
     np.testing.assert_array_equal(x, before)
 
 
+# -- matmul ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("transpose_a", [False, True])
+@pytest.mark.parametrize("transpose_b", [False, True])
+def test_matmul_matches_numpy(transpose_a: bool, transpose_b: bool, dtype: Any) -> None:
+    rng = np.random.default_rng(12)
+    m, k, n = 37, 300, 29
+    a = randn(rng, *((k, m) if transpose_a else (m, k)), dtype=dtype)
+    b = randn(rng, *((n, k) if transpose_b else (k, n)), dtype=dtype)
+    want = (a.T if transpose_a else a).astype(np.float64) @ (b.T if transpose_b else b).astype(np.float64)
+    got = _core.matmul(a, b, transpose_a, transpose_b)
+    assert got.dtype == dtype and got.shape == (m, n)
+    close(got, want, dtype, scale=k ** 0.5)
+
+
+def test_matmul_of_empty_inner_dimension_is_zeros() -> None:
+    got = _core.matmul(np.ones((3, 0)), np.ones((0, 2)))
+    np.testing.assert_array_equal(got, np.zeros((3, 2)))
+
+
+def test_bad_matmul_inputs_name_the_argument() -> None:
+    a = np.ones((2, 3), np.float32)
+    with pytest.raises(optrs.InvalidParamError, match="a's columns must match b's rows"):
+        _core.matmul(a, np.ones((2, 3), np.float32))
+    with pytest.raises(optrs.ParamDTypeError, match="b has dtype float64"):
+        _core.matmul(a, np.ones((3, 2)))
+    with pytest.raises(optrs.InvalidParamError, match="b"):
+        _core.matmul(a, np.ones((3,), np.float32))
+    with pytest.raises(optrs.InvalidParamError, match="a"):
+        _core.matmul(np.ones((4, 6), np.float32)[:, ::2], np.ones((3, 2), np.float32))
+
+
 # -- determinism ----------------------------------------------------------------------------------
 
 
@@ -487,6 +540,9 @@ def test_results_do_not_depend_on_the_thread_count(dtype: Any, threads: Callable
         loss, p = _core.cross_entropy(logits, target, None, -100, "mean", 0.1)
         out += [loss, p, _core.cross_entropy_backward(np.ones((), dtype), p, target, None, -100, "mean", 0.1)]
         out += [_core.nll_loss(logp, target, None, -100, "sum")[0]]
+        y2, idx2 = _core.max_pool2d(x, 2, 2, 0, 1, False)
+        w10 = np.ascontiguousarray(w.reshape(16, -1)[:, :10])
+        out += [y2, idx2, _core.matmul(logits, logits, True, False), _core.matmul(logits, w10, False, True)]
         return out
 
     results = []

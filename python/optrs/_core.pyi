@@ -38,6 +38,7 @@ __all__ = [
     "get_num_threads",
     "log_softmax",
     "log_softmax_backward",
+    "matmul",
     "max_pool2d",
     "max_pool2d_backward",
     "muon_step",
@@ -151,6 +152,8 @@ def cross_entropy_backward(
     label_smoothing: float,
 ) -> NDArray[Any]: ...
 def relu(x: NDArray[Any]) -> NDArray[Any]: ...
+# op(a) @ op(b) for 2-D arrays of one dtype (the linear layers' products), on optrs's pool.
+def matmul(a: NDArray[Any], b: NDArray[Any], transpose_a: bool = False, transpose_b: bool = False) -> NDArray[Any]: ...
 def relu_backward(grad_y: NDArray[Any], y: NDArray[Any]) -> NDArray[Any]: ...
 
 # Gradient norms (rust/py/src/utils.rs): None entries of the lists are skipped; `name` labels the

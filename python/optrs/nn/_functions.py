@@ -147,22 +147,24 @@ class ReLU(Function):
 
 
 class Linear(Function):
-    """``x @ weight.T + bias`` for x of shape (*, in_features)."""
+    """``x @ weight.T + bias`` for x of shape (*, in_features); the products are the Rust core's
+    ``matmul`` (on optrs's pool), the bias added by NumPy."""
 
     def forward(self, x: Array, weight: Array, bias: Array | None) -> Array:
         self.save_for_backward(x, weight)
-        y = x @ weight.T
+        rows = _c(x).reshape(-1, weight.shape[1])
+        y = _kernels.matmul(rows, _c(weight), False, True)
         if bias is not None:
-            y = y + bias
-        return y
+            y += bias
+        return y.reshape(*x.shape[:-1], weight.shape[0])
 
     def backward(self, grad: Array) -> tuple[Array | None, Array | None, Array | None]:
         x, weight = self.saved_tensors
         need_x, need_w, need_b = self.needs_input_grad
-        rows = grad.reshape(-1, weight.shape[0])
-        return (grad @ weight if need_x else None,
-                rows.T @ x.reshape(-1, weight.shape[1]) if need_w else None,
-                rows.sum(axis=0) if need_b else None)
+        rows = _c(grad).reshape(-1, weight.shape[0])
+        grad_x = _kernels.matmul(rows, _c(weight)).reshape(x.shape) if need_x else None
+        grad_w = _kernels.matmul(rows, _c(x).reshape(-1, weight.shape[1]), True, False) if need_w else None
+        return grad_x, grad_w, rows.sum(axis=0) if need_b else None
 
 
 def _normalize(x: Array, axes: tuple[int, ...], eps: float) -> tuple[Array, Array, Array, Array]:

@@ -3,7 +3,7 @@
 
 pub mod driver;
 mod float;
-mod matmul;
+pub mod matmul;
 pub mod newton_schulz;
 pub mod nn;
 pub mod norms;

@@ -12,7 +12,7 @@
 //! the CPU: the kernels use fused multiply-add where the CPU has it, and blocking follows the
 //! cache sizes.
 
-use crate::Float;
+use crate::{pool, Float};
 pub use gemm::Parallelism;
 
 /// Where element `(i, j)` of a `rows x cols` matrix lies in its slice: `i * row_stride + j *
@@ -98,5 +98,87 @@ pub fn matmul<T: Float>(
             false,
             parallelism,
         )
+    }
+}
+
+/// Below this many multiply-adds a product runs on the calling thread.
+const PARALLEL_MIN: usize = 1 << 16;
+
+/// `out = lhs @ rhs` into the row-major `out` (`lhs.rows x rhs.cols`), split across the pool's
+/// threads when it is big enough. Thread-count independent, as [`matmul`].
+pub fn product<T: Float>(out: &mut [T], lhs: (&[T], Layout), rhs: (&[T], Layout)) {
+    let layout = Layout::row_major(lhs.1.rows, rhs.1.cols);
+    assert_eq!(out.len(), layout.rows * layout.cols);
+    if out.is_empty() {
+        return;
+    }
+    if lhs.1.cols == 0 {
+        out.fill(T::ZERO);
+        return;
+    }
+    let threads = pool::num_threads();
+    let work = out.len().saturating_mul(lhs.1.cols);
+    if threads == 1 || work < PARALLEL_MIN {
+        return matmul(
+            out,
+            layout,
+            false,
+            T::ZERO,
+            lhs,
+            rhs,
+            T::ONE,
+            Parallelism::None,
+        );
+    }
+    pool::current().install(|| {
+        let parallelism = Parallelism::Rayon(threads);
+        matmul(out, layout, false, T::ZERO, lhs, rhs, T::ONE, parallelism)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn product_matches_a_direct_loop_in_every_orientation() {
+        let (m, k, n) = (5, 7, 3);
+        let a: Vec<f64> = (0..m * k).map(|i| (i as f64 * 0.37).sin()).collect();
+        let b: Vec<f64> = (0..k * n).map(|i| (i as f64 * 0.91).cos()).collect();
+        let expected: Vec<f64> = (0..m * n)
+            .map(|ij| (0..k).map(|p| a[ij / n * k + p] * b[p * n + ij % n]).sum())
+            .collect();
+        // The same products read through transposed storage.
+        let a_t: Vec<f64> = (0..k * m).map(|i| a[(i % m) * k + i / m]).collect();
+        let b_t: Vec<f64> = (0..n * k).map(|i| b[(i % k) * n + i / k]).collect();
+        let cases = [
+            (&a, Layout::row_major(m, k), &b, Layout::row_major(k, n)),
+            (
+                &a_t,
+                Layout::row_major(k, m).transposed(),
+                &b,
+                Layout::row_major(k, n),
+            ),
+            (
+                &a,
+                Layout::row_major(m, k),
+                &b_t,
+                Layout::row_major(n, k).transposed(),
+            ),
+        ];
+        for (lhs, lhs_layout, rhs, rhs_layout) in cases {
+            let mut out = vec![f64::NAN; m * n];
+            product(&mut out, (lhs, lhs_layout), (rhs, rhs_layout));
+            for (o, e) in out.iter().zip(&expected) {
+                assert!((o - e).abs() < 1e-12, "{o} vs {e}");
+            }
+        }
+        let mut empty_inner = vec![f64::NAN; 4];
+        product(
+            &mut empty_inner,
+            (&[], Layout::row_major(2, 0)),
+            (&[], Layout::row_major(0, 2)),
+        );
+        assert_eq!(empty_inner, [0.0; 4]);
     }
 }

@@ -186,6 +186,9 @@ pub fn max_pool2d<T: Float>(shape: &PoolShape, x: &[T], y: &mut [T], indices: &m
         })
         .collect();
     let cost = out_plane * shape.kernel_len();
+    if is_two_by_two(shape) {
+        return max_pool2d_two_by_two(shape, x, y, indices);
+    }
     for_each_plane_pair(y, indices, out_plane, cost, |first, y, indices| {
         let planes = y
             .chunks_exact_mut(out_plane)
@@ -226,6 +229,64 @@ pub fn max_pool2d<T: Float>(shape: &PoolShape, x: &[T], y: &mut [T], indices: &m
             }
         }
     });
+}
+
+/// Whether this is the usual `max_pool2d(x, 2)`: 2 x 2 windows that tile the input (stride 2,
+/// no padding or dilation, every window inside).
+fn is_two_by_two(shape: &PoolShape) -> bool {
+    let o = &shape.options;
+    (0..2).all(|a| {
+        o.kernel[a] == 2
+            && o.stride[a] == 2
+            && o.padding[a] == 0
+            && o.dilation[a] == 1
+            && shape.out_size[a] * 2 <= shape.in_size[a]
+    })
+}
+
+/// `max_pool2d` for [`is_two_by_two`]: each output reads its window's four taps in torch's
+/// order (rows, then columns) straight from the input and is written once (about twice as fast
+/// as the general tap-by-tap pass). The first tap stands in for torch's initial `-inf`: it wins
+/// against `-inf` exactly when it is greater or NaN, and otherwise torch's index stays on the
+/// first tap too.
+fn max_pool2d_two_by_two<T: Float>(shape: &PoolShape, x: &[T], y: &mut [T], indices: &mut [i64]) {
+    let (in_plane, out_plane) = (shape.in_plane(), shape.out_plane());
+    let width = shape.in_size[1];
+    let out_w = shape.out_size[1];
+    for_each_plane_pair(y, indices, out_plane, 4 * out_plane, |first, y, indices| {
+        let planes = y
+            .chunks_exact_mut(out_plane)
+            .zip(indices.chunks_exact_mut(out_plane));
+        for (p, (y, indices)) in planes.enumerate() {
+            let x = &x[(first + p) * in_plane..][..in_plane];
+            let rows = y
+                .chunks_exact_mut(out_w)
+                .zip(indices.chunks_exact_mut(out_w));
+            for (oh, (y, indices)) in rows.enumerate() {
+                two_by_two_row(x, 2 * oh * width, width, y, indices);
+            }
+        }
+    });
+}
+
+/// One output row of [`max_pool2d_two_by_two`] whose windows start at input row `top`.
+#[inline(always)]
+fn two_by_two_row<T: Float>(x: &[T], top: usize, width: usize, y: &mut [T], indices: &mut [i64]) {
+    let len = 2 * y.len();
+    let upper = x[top..top + len].chunks_exact(2);
+    let lower = x[top + width..top + width + len].chunks_exact(2);
+    let outputs = y.iter_mut().zip(indices.iter_mut());
+    for (ow, ((up, low), (y, index))) in upper.zip(lower).zip(outputs).enumerate() {
+        let (mut max, mut at) = (up[0], 0);
+        for (v, offset) in [(up[1], 1), (low[0], width), (low[1], width + 1)] {
+            // `|`, not `||`: no branch, so the compiler can select.
+            let better = (v > max) | v.is_nan();
+            max = if better { v } else { max };
+            at = if better { offset } else { at };
+        }
+        *y = max;
+        *index = (top + 2 * ow + at) as i64;
+    }
 }
 
 /// The sizes `max_pool2d_backward` works on, checked.

@@ -1,6 +1,6 @@
 //! `relu`, `softmax`, `log_softmax` and their gradients (`optrs_core::nn::{activation, softmax}`).
 
-use super::{dtype_of, nn_error, output, writable, write, Input, Scalar};
+use super::{dtype_of, nn_error, output_overwritten, writable, write, Input, Scalar};
 use crate::arrays::DType;
 use optrs_core::nn::softmax as softmax_rows;
 use optrs_core::nn::{activation, expect_ndim, expect_shape};
@@ -43,7 +43,7 @@ fn unary_as<'py, T: Scalar>(
 ) -> PyResult<Bound<'py, PyAny>> {
     let x = Input::<T>::new(x, "x", "x")?;
     let classes = classes("x", x.shape(), rows)?;
-    let y = output::<T>(py, x.shape());
+    let y = output_overwritten::<T>(py, x.shape());
     let mut y_out = write(&y)?;
     let (x, y_data) = (x.data()?, writable(&mut y_out)?);
     py.detach(|| kernel(x, classes, y_data));
@@ -76,7 +76,7 @@ fn binary_as<'py, T: Scalar>(
     let y = Input::<T>::new(y, "y", "grad_y")?;
     let classes = classes("grad_y", grad_y.shape(), rows)?;
     expect_shape("y", y.shape(), grad_y.shape()).map_err(nn_error)?;
-    let grad_x = output::<T>(py, grad_y.shape());
+    let grad_x = output_overwritten::<T>(py, grad_y.shape());
     let mut grad_x_out = write(&grad_x)?;
     let (grad_y, y, grad_x_data) = (grad_y.data()?, y.data()?, writable(&mut grad_x_out)?);
     py.detach(|| kernel(grad_y, y, classes, grad_x_data));

@@ -1,8 +1,8 @@
 //! `conv2d` and `conv2d_backward` (`optrs_core::nn::conv`).
 
 use super::{
-    by_dtype, count, dtype_of, nn_error, optional_data, optional_input, output, pair, writable,
-    write, Input, Scalar,
+    by_dtype, count, dtype_of, nn_error, optional_data, optional_input, output_overwritten, pair,
+    writable, write, Input, Scalar,
 };
 use crate::arrays::DType;
 use numpy::PyArrayDyn;
@@ -61,7 +61,7 @@ fn forward<'py, T: Scalar>(
     if let Some(bias) = &bias {
         shape.check_bias(bias.shape()).map_err(nn_error)?;
     }
-    let y = output::<T>(py, &shape.output_shape());
+    let y = output_overwritten::<T>(py, &shape.output_shape());
     let mut y_out = write(&y)?;
     let (x, weight, bias, y_data) = (
         x.data()?,
@@ -118,7 +118,7 @@ fn backward<'py, T: Scalar>(
     let grad_y = Input::<T>::new(grad_y, "grad_y", "x")?;
     let shape = ConvShape::new(x.shape(), weight.shape(), options).map_err(nn_error)?;
     shape.check_grad_y(grad_y.shape()).map_err(nn_error)?;
-    let new = |need: bool, shape: &[usize]| need.then(|| output::<T>(py, shape));
+    let new = |need: bool, shape: &[usize]| need.then(|| output_overwritten::<T>(py, shape));
     let grad_x = new(need_input, x.shape());
     let grad_weight = new(need_weight, weight.shape());
     let grad_bias = new(need_bias, &[shape.out_channels]);

@@ -5,6 +5,7 @@
 
 mod activation;
 mod conv;
+mod linear;
 mod loss;
 mod pooling;
 
@@ -23,6 +24,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     conv::register(m)?;
     pooling::register(m)?;
     activation::register(m)?;
+    linear::register(m)?;
     loss::register(m)
 }
 
@@ -172,6 +174,20 @@ impl<'py> Targets<'py> {
 /// A new zero-filled array for a kernel to write.
 pub fn output<'py, T: Scalar>(py: Python<'py>, shape: &[usize]) -> Bound<'py, PyArrayDyn<T>> {
     PyArrayDyn::zeros(py, IxDyn(shape), false)
+}
+
+/// A new array for a kernel that writes every one of its elements: no zero-filling pass (for
+/// the CNN's activations, a pass over megabytes on one thread while the GIL is held).
+pub fn output_overwritten<'py, T: Element>(
+    py: Python<'py>,
+    shape: &[usize],
+) -> Bound<'py, PyArrayDyn<T>> {
+    // SAFETY: `PyArray::new` leaves the elements uninitialised. Its callers hand the array to a
+    // kernel that writes every element before anything reads it (each kernel's docs say so, and
+    // the tests compare every element with a reference); on an error the array is dropped
+    // unread. The element types are plain numbers (f32, f64, i64), for which any bit pattern is
+    // a valid value and dropping needs no initialised data.
+    unsafe { PyArrayDyn::new(py, IxDyn(shape), false) }
 }
 
 /// A new output's elements, for the kernel to write.

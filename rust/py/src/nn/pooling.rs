@@ -1,10 +1,10 @@
 //! `max_pool2d`, `avg_pool2d` and their gradients (`optrs_core::nn::pooling`).
 
 use super::{
-    by_dtype, dtype_of, nn_error, output, pair, shape_arg, writable, write, Input, Scalar, Targets,
+    by_dtype, dtype_of, nn_error, output, output_overwritten, pair, shape_arg, writable, write,
+    Input, Scalar, Targets,
 };
 use crate::arrays::DType;
-use numpy::PyArrayDyn;
 use optrs_core::nn::pooling::{self, Average, Pool2d, PoolShape, UnpoolShape};
 use pyo3::prelude::*;
 
@@ -56,8 +56,8 @@ fn max_forward<'py, T: Scalar>(
 ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyAny>)> {
     let x = Input::<T>::new(x, "x", "x")?;
     let shape = PoolShape::new("x", x.shape(), options).map_err(nn_error)?;
-    let y = output::<T>(py, &shape.output_shape());
-    let indices = PyArrayDyn::<i64>::zeros(py, shape.output_shape().as_slice(), false);
+    let y = output_overwritten::<T>(py, &shape.output_shape());
+    let indices = output_overwritten::<i64>(py, &shape.output_shape());
     let (mut y_out, mut indices_out) = (write(&y)?, write(&indices)?);
     let (x, y_data, indices_data) = (
         x.data()?,
@@ -95,7 +95,7 @@ fn max_backward<'py, T: Scalar>(
     let input_shape = shape_arg(input_shape, "input_shape")?;
     let shape =
         UnpoolShape::new(grad_y.shape(), indices.shape(), &input_shape).map_err(nn_error)?;
-    let grad_x = output::<T>(py, &input_shape);
+    let grad_x = output_overwritten::<T>(py, &input_shape);
     let mut grad_x_out = write(&grad_x)?;
     let (grad_y, indices, grad_x_data) =
         (grad_y.data()?, indices.data()?, writable(&mut grad_x_out)?);
