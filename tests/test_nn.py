@@ -54,11 +54,13 @@ def test_layer_matches_torch(path: Path) -> None:
     inputs = [arrays[f"x_{i}"] for i in range(sum(k.startswith("x_") for k in arrays))]
     tensors = [optrs.Tensor(a.copy(), requires_grad=True) if a.dtype.kind == "f" else a for a in inputs]
     y = _layer_call(meta["op"], meta["kwargs"])(*tensors)
-    np.testing.assert_allclose(y.data, arrays["y"], rtol=1e-9, atol=1e-12)
+    # The reference README's tolerances, which torch's own CPU kernels meet.
+    tol = dict(rtol=1e-9, atol=1e-12) if arrays["y"].dtype == np.float64 else dict(rtol=2e-5, atol=1e-6)
+    np.testing.assert_allclose(y.data, arrays["y"], **tol)
     y.backward(arrays["gy"])
     for i, t in enumerate(tensors):
-        if isinstance(t, optrs.Tensor):
-            np.testing.assert_allclose(t.grad, arrays[f"gx_{i}"], rtol=1e-9, atol=1e-12, err_msg=f"gx_{i}")
+        if isinstance(t, optrs.Tensor) and f"gx_{i}" in arrays:
+            np.testing.assert_allclose(t.grad, arrays[f"gx_{i}"], **tol, err_msg=f"gx_{i}")
 
 
 # -- naive transcriptions (loops; the oracle for the vectorised kernels) ------------------------
