@@ -1,19 +1,15 @@
-"""pytest-benchmark timings of optrs Adam on the three cases of benches/bench_adam.py, and of its
+"""pytest-benchmark timings of optrs Adam on the three cases of optrs.benchmarks.adam (optrs bench), and of its
 NumPy Adam on case (b).
 
 Skipped by default (pyproject's addopts has --benchmark-skip); run them with
     pytest tests/test_bench_adam.py --benchmark-only
-They assert nothing about time: benches/bench_adam.py compares with the C yardsticks and judges
+They assert nothing about time: optrs.benchmarks.adam (optrs bench) compares with the C yardsticks and judges
 the targets. The one plain test checks that the NumPy baseline computes Adam at all.
 """
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from collections.abc import Callable, Sequence
-from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -21,20 +17,8 @@ import pytest
 from pytest_benchmark.fixture import BenchmarkFixture
 
 import optrs
+from optrs.benchmarks import adam as bench_adam
 
-
-def _load_harness() -> ModuleType:
-    # benches/ is not a package: load the harness by path so both share the cases and the baseline.
-    path = Path(__file__).resolve().parents[1] / "benches" / "bench_adam.py"
-    spec = importlib.util.spec_from_file_location("bench_adam", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
-
-
-bench_adam = _load_harness()
 WARMUP_STEPS = 5  # page faults and thread-pool start-up belong to no step
 
 
