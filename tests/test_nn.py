@@ -18,6 +18,7 @@ import optrs
 import optrs.nn as nn
 import optrs.nn.functional as F
 from optrs.autograd import gradcheck
+from optrs.examples.mnist import Net
 from optrs.nn import _kernels
 from reference import REFERENCE_DIR
 
@@ -446,29 +447,6 @@ def test_kernels_check_their_arguments() -> None:
 
 
 # -- Module API ---------------------------------------------------------------------------------
-
-class Net(nn.Module):
-    """The seed MNIST CNN (optrs.examples.mnist's Net), written as a torch user writes it."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.conv1 = nn.Conv2d(1, 32, 3, 1)
-        self.conv2 = nn.Conv2d(32, 64, 3, 1)
-        self.dropout1 = nn.Dropout(0.25)
-        self.dropout2 = nn.Dropout(0.5)
-        self.fc1 = nn.Linear(9216, 128)
-        self.fc2 = nn.Linear(128, 10)
-
-    def forward(self, x: optrs.Tensor) -> optrs.Tensor:
-        x = F.relu(self.conv1(x))
-        x = F.relu(self.conv2(x))
-        x = F.max_pool2d(x, 2)
-        x = self.dropout1(x)
-        x = x.flatten(1)
-        x = F.relu(self.fc1(x))
-        x = self.dropout2(x)
-        return F.log_softmax(self.fc2(x), dim=1)
-
 
 def test_mnist_net_trains_a_step_in_float32() -> None:
     optrs.manual_seed(1)
