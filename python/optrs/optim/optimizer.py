@@ -15,6 +15,7 @@ from numpy.typing import NDArray
 
 from ..autograd.tensor import Tensor
 from ..errors import InvalidHyperparameterError, InvalidParamError, ParamDTypeError
+from ..profiler._record import profiled_step
 
 
 class _HasData(Protocol):
@@ -197,6 +198,7 @@ class Optimizer:
 
     # -- stepping -------------------------------------------------------------------------------
 
+    @profiled_step
     def step(self, grads: Grads | Callable[[], Any] | None = None,
              closure: Callable[[], Any] | None = None) -> Any:
         """Performs one optimization step, updating every param in place.
