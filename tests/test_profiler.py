@@ -36,6 +36,7 @@ KERNELS = {"conv2d": 1, "conv2d_backward": 1, "relu": 1, "relu_backward": 1, "ma
            "max_pool2d_backward": 1, "matmul": 3, "log_softmax": 1, "log_softmax_backward": 1,
            "nll_loss": 1, "nll_loss_backward": 1, "AdamEngine.step": 1}
 STEP = "Optimizer.step#Adam.step"
+ZERO_GRAD = "Optimizer.zero_grad#Adam.zero_grad"
 
 
 class Net(nn.Module):
@@ -77,14 +78,14 @@ def test_cnn_step_records_ops_kernels_and_optimizer_steps(train_step: Callable[[
         for _ in range(steps):
             train_step()
     averages = by_key(prof.key_averages())
-    for name in FORWARD + BACKWARD + [STEP]:
+    for name in FORWARD + BACKWARD + [STEP, ZERO_GRAD]:
         assert averages[name].count == steps, name
     for name, per_step in KERNELS.items():
         kernel = averages[f"_core.{name}"]
         assert kernel.count == steps * per_step, name
         assert kernel.kernel_time_total > 0
         assert kernel.kernel_time_total == kernel.cpu_time_total == kernel.self_cpu_time_total
-    assert set(averages) == set(FORWARD + BACKWARD + [STEP]) | {f"_core.{k}" for k in KERNELS}
+    assert set(averages) == set(FORWARD + BACKWARD + [STEP, ZERO_GRAD]) | {f"_core.{k}" for k in KERNELS}
     # Each kernel runs inside its op (or the optimizer step), within the op's time.
     parents = {"_core.conv2d": "Conv2d", "_core.conv2d_backward": "Conv2dBackward",
                "_core.relu": "ReLU", "_core.AdamEngine.step": STEP}

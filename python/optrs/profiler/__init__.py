@@ -18,8 +18,8 @@ What is recorded, each as a `FunctionEvent` nested in the event open on its thre
   ``_core.matmul``, ``_core.AdamEngine.step``); category ``kernel``. The kernels time themselves
   in Rust, around the section that runs without the GIL, so a kernel's time is the kernel alone
   and an op's self time is its Python overhead (argument checks, NumPy glue, the graph);
-- optimizer steps, as ``Optimizer.step#Adam.step``, and ``record_function`` regions; category
-  ``user_annotation``.
+- optimizer steps and ``zero_grad`` calls, as torch names them (``Optimizer.step#Adam.step``),
+  and ``record_function`` regions; category ``user_annotation``.
 
 Times are CPU wall-clock microseconds on one clock (``_core.profiler_now_ns``): an event's total
 is its duration, its self time the total less its children's. The "Kernel (Rust)" column is the

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 _now = _core.profiler_now_ns
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-Step = TypeVar("Step", bound=Callable[..., Any])
+Method = TypeVar("Method", bound=Callable[..., Any])
 
 
 class _Thread(threading.local):
@@ -130,15 +130,17 @@ def _user_stack() -> list[str]:
     return frames
 
 
-def profiled_step(step: Step) -> Step:
-    """Records an optimizer's ``step`` as ``Optimizer.step#<class>.step`` while profiling."""
+def profiled_method(step: Method) -> Method:
+    """Records an optimizer method (``step``, ``zero_grad``) as torch names it,
+    ``Optimizer.step#<class>.step``, while profiling."""
+    method = step.__name__
 
     @functools.wraps(step)
     def recorded(self: Any, *args: Any, **kwargs: Any) -> Any:
         recorder = active
         if recorder is None:
             return step(self, *args, **kwargs)
-        event = recorder.begin(f"Optimizer.step#{type(self).__name__}.step", "user_annotation")
+        event = recorder.begin(f"Optimizer.{method}#{type(self).__name__}.{method}", "user_annotation")
         try:
             return step(self, *args, **kwargs)
         finally:
