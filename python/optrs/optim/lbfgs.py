@@ -24,6 +24,7 @@ from numpy.typing import NDArray
 
 from .. import _core
 from ..errors import InvalidHyperparameterError, InvalidParamError, ParamDTypeError
+from ..profiler._record import profiled_method
 from .optimizer import Grads, Optimizer, ParamsT, _array_of
 
 __all__ = ["LBFGS"]
@@ -557,6 +558,7 @@ class LBFGS(Optimizer):
 
     # -- stepping -------------------------------------------------------------------------------
 
+    @profiled_method
     def step(self, grads: Grads | Callable[[], Any] | None = None,
              closure: Callable[[], Any] | None = None) -> Any:
         """Performs a single optimization step (up to ``max_iter`` L-BFGS iterations).

@@ -15,6 +15,7 @@ from numpy.typing import NDArray
 
 from ..autograd.tensor import Tensor
 from ..errors import InvalidHyperparameterError, InvalidParamError, ParamDTypeError
+from ..profiler._record import profiled_method
 
 
 class _HasData(Protocol):
@@ -197,6 +198,7 @@ class Optimizer:
 
     # -- stepping -------------------------------------------------------------------------------
 
+    @profiled_method
     def step(self, grads: Grads | Callable[[], Any] | None = None,
              closure: Callable[[], Any] | None = None) -> Any:
         """Performs one optimization step, updating every param in place.
@@ -228,6 +230,7 @@ class Optimizer:
             )
         return [p.grad for p in self._params]
 
+    @profiled_method
     def zero_grad(self, set_to_none: bool = True) -> None:
         """Resets the ``.grad`` of every param (plain ndarrays have none and are left alone)."""
         for p in self._params:

@@ -298,12 +298,14 @@ impl<R: FromGroup> Engine<R> {
     }
 
     /// One optimizer step: `grads` has one entry per param in group order (None skips that
-    /// param, as in torch); `groups` are the current param group dicts.
+    /// param, as in torch); `groups` are the current param group dicts. `kernel` names the
+    /// update in profiler records.
     pub fn step(
         &mut self,
         py: Python<'_>,
         grads: &Bound<'_, PyAny>,
         groups: &Bound<'_, PyList>,
+        kernel: &'static str,
     ) -> PyResult<()> {
         if groups.len() != self.groups.len() {
             return Err(invalid_param(format!(
@@ -385,7 +387,7 @@ impl<R: FromGroup> Engine<R> {
                 }),
             }
         }
-        py.detach(move || {
+        crate::profiling::detach(py, kernel, move || {
             R::run(work32);
             R::run(work64);
         });
@@ -398,12 +400,14 @@ impl<R: FromGroup> Engine<R> {
     /// Runs `rules[g]` over every param of group `g` that has taken a step, with the param's
     /// state buffer `state` in the grad's place (`None` leaves a group alone): passes over params
     /// and state outside a step, such as Schedule-Free's moves between its train and eval points.
+    /// `kernel` names the pass in profiler records.
     /// Every param is checked before any is changed.
     pub fn apply_to_state<S: Rule<Scalars = ()>>(
         &mut self,
         py: Python<'_>,
         state: usize,
         rules: &[Option<S>],
+        kernel: &'static str,
     ) -> PyResult<()> {
         if rules.len() != self.groups.len() {
             return Err(invalid_param(format!(
@@ -449,7 +453,7 @@ impl<R: FromGroup> Engine<R> {
                 }),
             }
         }
-        py.detach(move || {
+        crate::profiling::detach(py, kernel, move || {
             S::run(work32);
             S::run(work64);
         });
@@ -724,7 +728,7 @@ macro_rules! engine_class {
                          step an optimizer from one thread at a time",
                     )
                 })?;
-                engine.0.step(slf.py(), grads, groups)
+                engine.0.step(slf.py(), grads, groups, concat!($name, ".step"))
             }
 
             /// One step on arrays the caller keeps: the functional API.
@@ -740,7 +744,7 @@ macro_rules! engine_class {
                 let mut engine = $crate::engine::Engine::<$rule>::default();
                 engine.add_group(group, params, states, steps, "params")?;
                 let groups = pyo3::types::PyList::new(py, [group])?;
-                engine.step(py, grads, &groups)
+                engine.step(py, grads, &groups, concat!($name, ".apply"))
             }
 
             $($($methods)*)?

@@ -6,6 +6,7 @@ mod engine;
 mod errors;
 mod nn;
 mod optim;
+mod profiling;
 mod utils;
 mod vector;
 mod whole;
@@ -58,6 +59,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(simd_level, m)?)?;
     m.add_function(wrap_pyfunction!(force_simd_level, m)?)?;
     utils::register(m)?;
+    profiling::register(m)?;
     vector::register(m)?;
     nn::register(m)?;
     m.add_class::<optim::sgd::SGDEngine>()?;

@@ -3,6 +3,7 @@
 
 use crate::arrays::{check_array, Access, ArrayInfo, DType};
 use crate::errors::{invalid_hyperparameter, invalid_param};
+use crate::profiling::detach;
 use optrs_core::norms::{self, Grad, GradMut, NormType, Precision};
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
@@ -33,8 +34,9 @@ fn clip_grad_norm(
     let infos = check_grads(grads, name, Access::Write)?;
     let grads: Vec<GradMut<'_>> = infos.iter().map(grad_mut).collect();
     let precision = Precision::of(grads.iter().map(GradMut::as_grad));
-    let result =
-        py.detach(move || norms::clip_grad_norm(grads, max_norm, norm, error_if_nonfinite));
+    let result = detach(py, "clip_grad_norm", move || {
+        norms::clip_grad_norm(grads, max_norm, norm, error_if_nonfinite)
+    });
     match result {
         Ok(total) => Ok((total, dtype_name(precision))),
         Err(_) => Err(non_finite(py, norm_type)),
@@ -64,7 +66,9 @@ fn clip_grads_with_norm(
     };
     let infos = check_grads(grads, name, Access::Write)?;
     let grads: Vec<GradMut<'_>> = infos.iter().map(grad_mut).collect();
-    py.detach(move || norms::clip_grads_with_norm(grads, max_norm, total_norm, precision));
+    detach(py, "clip_grads_with_norm", move || {
+        norms::clip_grads_with_norm(grads, max_norm, total_norm, precision)
+    });
     Ok(())
 }
 
@@ -83,7 +87,9 @@ fn total_norm(
     let infos = check_grads(tensors, name, Access::Read)?;
     let grads: Vec<Grad<'_>> = infos.iter().map(grad_ref).collect();
     let precision = Precision::of(grads.iter().copied());
-    let total = py.detach(move || precision.round(norms::total_norm(&grads, norm)));
+    let total = detach(py, "total_norm", move || {
+        precision.round(norms::total_norm(&grads, norm))
+    });
     if error_if_nonfinite && !total.is_finite() {
         return Err(non_finite(py, norm_type));
     }

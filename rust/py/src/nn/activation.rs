@@ -2,6 +2,7 @@
 
 use super::{dtype_of, nn_error, output_overwritten, writable, write, Input, Scalar};
 use crate::arrays::DType;
+use crate::profiling::detach;
 use optrs_core::nn::softmax as softmax_rows;
 use optrs_core::nn::{activation, expect_ndim, expect_shape};
 use pyo3::prelude::*;
@@ -22,21 +23,23 @@ type Unary<T> = fn(&[T], usize, &mut [T]);
 /// A gradient kernel of `(grad_y, y)` into an output of their shape, given the class count.
 type Binary<T> = fn(&[T], &[T], usize, &mut [T]);
 
-/// Runs the kernel for `x`'s dtype; `rows` asks for a 2-D `(rows, classes)` input.
+/// Runs the kernel `name` for `x`'s dtype; `rows` asks for a 2-D `(rows, classes)` input.
 fn unary<'py>(
     py: Python<'py>,
+    name: &'static str,
     x: &Bound<'py, PyAny>,
     rows: bool,
     kernels: (Unary<f32>, Unary<f64>),
 ) -> PyResult<Bound<'py, PyAny>> {
     match dtype_of(x, "x")? {
-        DType::F32 => unary_as(py, x, rows, kernels.0),
-        DType::F64 => unary_as(py, x, rows, kernels.1),
+        DType::F32 => unary_as(py, name, x, rows, kernels.0),
+        DType::F64 => unary_as(py, name, x, rows, kernels.1),
     }
 }
 
 fn unary_as<'py, T: Scalar>(
     py: Python<'py>,
+    name: &'static str,
     x: &Bound<'py, PyAny>,
     rows: bool,
     kernel: Unary<T>,
@@ -46,27 +49,29 @@ fn unary_as<'py, T: Scalar>(
     let y = output_overwritten::<T>(py, x.shape());
     let mut y_out = write(&y)?;
     let (x, y_data) = (x.data()?, writable(&mut y_out)?);
-    py.detach(|| kernel(x, classes, y_data));
+    detach(py, name, || kernel(x, classes, y_data));
     drop(y_out);
     Ok(y.into_any())
 }
 
-/// Runs the gradient kernel for `grad_y`'s dtype; `y` must have its dtype and shape.
+/// Runs the gradient kernel `name` for `grad_y`'s dtype; `y` must have its dtype and shape.
 fn binary<'py>(
     py: Python<'py>,
+    name: &'static str,
     grad_y: &Bound<'py, PyAny>,
     y: &Bound<'py, PyAny>,
     rows: bool,
     kernels: (Binary<f32>, Binary<f64>),
 ) -> PyResult<Bound<'py, PyAny>> {
     match dtype_of(grad_y, "grad_y")? {
-        DType::F32 => binary_as(py, grad_y, y, rows, kernels.0),
-        DType::F64 => binary_as(py, grad_y, y, rows, kernels.1),
+        DType::F32 => binary_as(py, name, grad_y, y, rows, kernels.0),
+        DType::F64 => binary_as(py, name, grad_y, y, rows, kernels.1),
     }
 }
 
 fn binary_as<'py, T: Scalar>(
     py: Python<'py>,
+    name: &'static str,
     grad_y: &Bound<'py, PyAny>,
     y: &Bound<'py, PyAny>,
     rows: bool,
@@ -79,7 +84,7 @@ fn binary_as<'py, T: Scalar>(
     let grad_x = output_overwritten::<T>(py, grad_y.shape());
     let mut grad_x_out = write(&grad_x)?;
     let (grad_y, y, grad_x_data) = (grad_y.data()?, y.data()?, writable(&mut grad_x_out)?);
-    py.detach(|| kernel(grad_y, y, classes, grad_x_data));
+    detach(py, name, || kernel(grad_y, y, classes, grad_x_data));
     drop(grad_x_out);
     Ok(grad_x.into_any())
 }
@@ -98,6 +103,7 @@ fn classes(name: &str, shape: &[usize], rows: bool) -> PyResult<usize> {
 fn relu<'py>(py: Python<'py>, x: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
     unary(
         py,
+        "relu",
         x,
         false,
         (
@@ -116,6 +122,7 @@ fn relu_backward<'py>(
 ) -> PyResult<Bound<'py, PyAny>> {
     binary(
         py,
+        "relu_backward",
         grad_y,
         y,
         false,
@@ -131,6 +138,7 @@ fn relu_backward<'py>(
 fn log_softmax<'py>(py: Python<'py>, x: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
     unary(
         py,
+        "log_softmax",
         x,
         true,
         (softmax_rows::log_softmax, softmax_rows::log_softmax),
@@ -148,13 +156,19 @@ fn log_softmax_backward<'py>(
         softmax_rows::log_softmax_backward,
         softmax_rows::log_softmax_backward,
     );
-    binary(py, grad_y, y, true, kernels)
+    binary(py, "log_softmax_backward", grad_y, y, true, kernels)
 }
 
 /// `softmax` over the last axis of a 2-D `(rows, classes)` array.
 #[pyfunction]
 fn softmax<'py>(py: Python<'py>, x: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
-    unary(py, x, true, (softmax_rows::softmax, softmax_rows::softmax))
+    unary(
+        py,
+        "softmax",
+        x,
+        true,
+        (softmax_rows::softmax, softmax_rows::softmax),
+    )
 }
 
 /// The gradient of `softmax` given its output `y`.
@@ -168,5 +182,5 @@ fn softmax_backward<'py>(
         softmax_rows::softmax_backward,
         softmax_rows::softmax_backward,
     );
-    binary(py, grad_y, y, true, kernels)
+    binary(py, "softmax_backward", grad_y, y, true, kernels)
 }

@@ -5,6 +5,7 @@ use super::{
     writable, write, Input, Scalar,
 };
 use crate::arrays::DType;
+use crate::profiling::detach;
 use numpy::PyArrayDyn;
 use optrs_core::nn::conv::{self, Conv2d, ConvGrads, ConvShape};
 use pyo3::prelude::*;
@@ -69,7 +70,9 @@ fn forward<'py, T: Scalar>(
         optional_data(&bias)?,
         writable(&mut y_out)?,
     );
-    py.detach(|| conv::conv2d(&shape, x, weight, bias, y_data));
+    detach(py, "conv2d", || {
+        conv::conv2d(&shape, x, weight, bias, y_data)
+    });
     drop(y_out);
     Ok(y.into_any())
 }
@@ -134,7 +137,9 @@ fn backward<'py, T: Scalar>(
         bias: gb.as_mut().map(writable).transpose()?,
     };
     let (x, weight, grad_y) = (x.data()?, weight.data()?, grad_y.data()?);
-    py.detach(|| conv::conv2d_backward(&shape, x, weight, grad_y, grads));
+    detach(py, "conv2d_backward", || {
+        conv::conv2d_backward(&shape, x, weight, grad_y, grads)
+    });
     drop((gx, gw, gb));
     let any = |a: Option<Bound<'py, PyArrayDyn<T>>>| a.map(Bound::into_any);
     Ok((any(grad_x), any(grad_weight), any(grad_bias)))

@@ -4,6 +4,7 @@
 
 use super::{by_dtype, dtype_of, nn_error, output_overwritten, writable, write, Input, Scalar};
 use crate::arrays::DType;
+use crate::profiling::detach;
 use optrs_core::matmul::{product, Layout};
 use optrs_core::nn::{expect_ndim, NnError};
 use pyo3::prelude::*;
@@ -61,7 +62,9 @@ fn matmul_as<'py, T: Scalar>(
     let out = output_overwritten::<T>(py, &[a_layout.rows, b_layout.cols]);
     let mut out_array = write(&out)?;
     let (a, b, out_data) = (a.data()?, b.data()?, writable(&mut out_array)?);
-    py.detach(|| product(out_data, (a, a_layout), (b, b_layout)));
+    detach(py, "matmul", || {
+        product(out_data, (a, a_layout), (b, b_layout))
+    });
     drop(out_array);
     Ok(out.into_any())
 }

@@ -5,6 +5,7 @@ use super::{
     Input, Scalar, Targets,
 };
 use crate::arrays::DType;
+use crate::profiling::detach;
 use optrs_core::nn::loss::{self, check_loss_shapes, Nll, Reduction};
 use optrs_core::nn::{expect_ndim, expect_shape};
 use pyo3::prelude::*;
@@ -65,9 +66,10 @@ fn nll_forward<'py, T: Scalar>(
         reduction,
     };
     let (logp, target, loss_data) = (logp.data()?, target.data()?, writable(&mut loss_out)?);
-    let total_weight = py
-        .detach(|| loss::nll_loss(logp, classes, target, &options, loss_data))
-        .map_err(nn_error)?;
+    let total_weight = detach(py, "nll_loss", || {
+        loss::nll_loss(logp, classes, target, &options, loss_data)
+    })
+    .map_err(nn_error)?;
     drop(loss_out);
     Ok((loss.into_any(), total_weight.to_f64()))
 }
@@ -126,7 +128,7 @@ fn nll_backward<'py, T: Scalar>(
         writable(&mut grad_logp_out)?,
     );
     let total_weight = T::from_f64(total_weight);
-    py.detach(|| {
+    detach(py, "nll_loss_backward", || {
         loss::nll_loss_backward(
             grad_loss,
             target,
@@ -191,7 +193,7 @@ fn cross_entropy_forward<'py, T: Scalar>(
     let (x, target) = (x.data()?, target.data()?);
     let (loss_data, probabilities_data) =
         (writable(&mut loss_out)?, writable(&mut probabilities_out)?);
-    py.detach(|| {
+    detach(py, "cross_entropy", || {
         loss::cross_entropy(
             x,
             classes,
@@ -261,7 +263,7 @@ fn cross_entropy_grad<'py, T: Scalar>(
     let (grad_loss, probabilities, target) =
         (grad_loss.data()?, probabilities.data()?, target.data()?);
     let grad_data = writable(&mut grad_x_out)?;
-    py.detach(|| {
+    detach(py, "cross_entropy_backward", || {
         loss::cross_entropy_backward(
             grad_loss,
             probabilities,

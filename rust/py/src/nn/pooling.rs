@@ -5,6 +5,7 @@ use super::{
     Input, Scalar, Targets,
 };
 use crate::arrays::DType;
+use crate::profiling::detach;
 use optrs_core::nn::pooling::{self, Average, Pool2d, PoolShape, UnpoolShape};
 use pyo3::prelude::*;
 
@@ -64,7 +65,9 @@ fn max_forward<'py, T: Scalar>(
         writable(&mut y_out)?,
         writable(&mut indices_out)?,
     );
-    py.detach(|| pooling::max_pool2d(&shape, x, y_data, indices_data));
+    detach(py, "max_pool2d", || {
+        pooling::max_pool2d(&shape, x, y_data, indices_data)
+    });
     drop((y_out, indices_out));
     Ok((y.into_any(), indices.into_any()))
 }
@@ -99,8 +102,10 @@ fn max_backward<'py, T: Scalar>(
     let mut grad_x_out = write(&grad_x)?;
     let (grad_y, indices, grad_x_data) =
         (grad_y.data()?, indices.data()?, writable(&mut grad_x_out)?);
-    py.detach(|| pooling::max_pool2d_backward(&shape, grad_y, indices, grad_x_data))
-        .map_err(nn_error)?;
+    detach(py, "max_pool2d_backward", || {
+        pooling::max_pool2d_backward(&shape, grad_y, indices, grad_x_data)
+    })
+    .map_err(nn_error)?;
     drop(grad_x_out);
     Ok(grad_x.into_any())
 }
@@ -135,7 +140,9 @@ fn avg_forward<'py, T: Scalar>(
     let y = output::<T>(py, &shape.output_shape());
     let mut y_out = write(&y)?;
     let (x, y_data) = (x.data()?, writable(&mut y_out)?);
-    py.detach(|| pooling::avg_pool2d(&shape, &average, x, y_data));
+    detach(py, "avg_pool2d", || {
+        pooling::avg_pool2d(&shape, &average, x, y_data)
+    });
     drop(y_out);
     Ok(y.into_any())
 }
@@ -176,7 +183,9 @@ fn avg_backward<'py, T: Scalar>(
     let grad_x = output::<T>(py, &shape.input_shape());
     let mut grad_x_out = write(&grad_x)?;
     let (grad_y, grad_x_data) = (grad_y.data()?, writable(&mut grad_x_out)?);
-    py.detach(|| pooling::avg_pool2d_backward(&shape, &average, grad_y, grad_x_data));
+    detach(py, "avg_pool2d_backward", || {
+        pooling::avg_pool2d_backward(&shape, &average, grad_y, grad_x_data)
+    });
     drop(grad_x_out);
     Ok(grad_x.into_any())
 }

@@ -112,7 +112,7 @@ pub fn adafactor_step(
             DType::F64 => Work::F64(rule, tensor(param, grad, state, step)),
         });
     }
-    py.detach(move || adafactor::step(work));
+    crate::profiling::detach(py, "adafactor_step", move || adafactor::step(work));
     Ok(())
 }
 

@@ -68,7 +68,7 @@ pub fn muon_step(
         });
     }
     // Every check passed: from here on nothing fails, so no array is left half-updated.
-    py.detach(move || muon::step(work));
+    crate::profiling::detach(py, "muon_step", move || muon::step(work));
     Ok(())
 }
 

@@ -77,7 +77,8 @@ engine_class!(
                     group_rule(&group, &|| format!("param_groups[{index}]"))?;
                 moves.push((rule.train_mode != train).then(|| rule.switch_to(train)));
             }
-            self.0.apply_to_state(py, Z, &moves)?;
+            self.0
+                .apply_to_state(py, Z, &moves, "ScheduleFreeAdamWEngine.set_train_mode")?;
             for group in groups.iter() {
                 group.set_item(intern!(py, "train_mode"), train)?;
             }
