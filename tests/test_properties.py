@@ -4,12 +4,12 @@ their valid domains, random shapes (0-d, empty, one element, and tensors big eno
 multi-threaded chunked path), several steps and skipped params; and bit-identical results across
 thread counts and SIMD levels.
 
-float64 must agree to rtol 1e-12 (the reference does the same operations in the same order, so
-only libm's pow/sqrt of scalars may differ in the last bit). float32 is compared with the float64
-reference run from the float32 values the optimizer holds before each step (its param and state,
-upcast exactly), to rtol 1e-5 / atol 1e-6, so that float32 rounding does not compound over the
-trajectory; ``assert_close`` says where float32 arithmetic itself cannot meet that and what is
-allowed there.
+Each step of the reference starts from the values the optimizer holds before it (its param and
+state, upcast exactly). float64 must agree to rtol 1e-12 of the operands' magnitude (the reference
+does the same operations in the same order, so only libm's pow/sqrt of scalars may differ in the
+last bit). float32 is compared with the float64 reference to rtol 1e-5 / atol 1e-6 (restarting
+each step keeps float32 rounding from compounding over the trajectory); ``assert_close`` says
+where float32 arithmetic itself cannot meet that and what is allowed there.
 """
 
 from __future__ import annotations
@@ -294,7 +294,7 @@ def reference_step(rule: Rule, options: dict[str, Any], p: np.ndarray, g: np.nda
 
 
 def assert_close(got: np.ndarray, want: np.ndarray, before: Any, emulated: np.ndarray | None, what: str) -> None:
-    """float64: ``got`` is the reference ``want`` to rtol 1e-12.
+    """float64: ``got`` is the reference ``want`` to rtol 1e-12 of the operands' magnitude (below).
 
     float32: ``got`` is the float64 reference ``want`` to rtol 1e-5 / atol 1e-6, with two
     allowances for what float32 arithmetic cannot do. The rtol is of the operands' magnitude,
@@ -307,10 +307,15 @@ def assert_close(got: np.ndarray, want: np.ndarray, before: Any, emulated: np.nd
     """
     want = np.asarray(want, dtype=np.float64)
     got64 = np.asarray(got, dtype=np.float64)
-    if got.dtype == np.float64:
-        np.testing.assert_allclose(got64, want, rtol=1e-12, atol=0.0, err_msg=what)
-        return
     scale = np.abs(np.asarray(before, dtype=np.float64)) + np.abs(want)
+    if got.dtype == np.float64:
+        # Of the operands' magnitude too: with lr=1, beta1=0, eps=0 an Adam step is +-1 and can
+        # cancel the param to ~1e-4, where one last-bit difference of a scalar pow is 1e-12.
+        with np.errstate(invalid="ignore"):
+            ok = (np.abs(got64 - want) <= 1e-12 * scale) | (got64 == want) | (np.isnan(got64) & np.isnan(want))
+        if not ok.all():
+            np.testing.assert_allclose(got64, want, rtol=1e-12, atol=0.0, err_msg=what)
+        return
     with np.errstate(all="ignore"):
         tolerance = 1e-6 + 1e-5 * scale
         ok = (np.abs(got64 - want) <= tolerance) | (got64 == want) | (np.isnan(got64) & np.isnan(want))
@@ -349,12 +354,14 @@ def test_matches_the_numpy_reference(name: str, dtype: Any, data: st.DataObject)
 
     for t in range(problem.steps):
         grads = run.grads()
-        if dtype == np.float32:  # each step starts from the float32 values the optimizer holds
-            for i, p in enumerate(run.params):
-                ref_params[i] = p.astype(np.float64)
-                if counts[i] > 0:
-                    held = run.opt.state[p]
-                    ref_states[i] = {k: np.asarray(held[k], dtype=np.float64) for k in ref_states[i]}
+        # Each step starts from the values the optimizer holds, so that a last-bit difference of a
+        # scalar pow in one step, which a later cancelling step can make relatively large, is
+        # judged in the step that made it (with that step's operands) and not carried along.
+        for i, p in enumerate(run.params):
+            ref_params[i] = p.astype(np.float64)
+            if counts[i] > 0:
+                held = run.opt.state[p]
+                ref_states[i] = {k: np.asarray(held[k], dtype=np.float64) for k in ref_states[i]}
         params_before, states_before = list(ref_params), list(ref_states)
         emulated: dict[int, tuple[np.ndarray, State]] = {}
         for i, g in enumerate(grads):
