@@ -15,7 +15,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from ..errors import AutogradError, InvalidParamError
-from . import grad_mode
+from . import anomaly_mode, grad_mode
 from .function import Function, Meta
 from .tensor import Tensor
 
@@ -88,7 +88,7 @@ def _call(node: Function, grads: list[NDArray[Any] | None]) -> tuple[Any, ...]:
     for i, meta in enumerate(node._output_meta):
         if grads[i] is None and i not in node.non_differentiable_outputs:
             grads[i] = np.zeros(meta[0], meta[1])
-    result = node.backward(*grads)
+    result = anomaly_mode.run_backward(node, grads) if anomaly_mode._flag.enabled else node.backward(*grads)
     if not isinstance(result, tuple):
         result = (result,)
     if len(result) != len(node._edges):
