@@ -15,8 +15,11 @@ torch's autograd and nn layers on top.
 from . import autograd, functional, nn, optim, utils
 from ._core import __version__, get_num_threads, set_num_threads, simd_level
 from .autograd import Tensor, cat, enable_grad, from_numpy, no_grad, set_grad_enabled, stack, tensor
+from .checkpoint import load, save
 from .errors import (
+    AnomalyError,
     AutogradError,
+    CheckpointError,
     GradcheckError,
     InvalidHyperparameterError,
     InvalidParamError,
@@ -24,7 +27,7 @@ from .errors import (
     ParamDTypeError,
 )
 from .parameter import Parameter
-from .random import manual_seed
+from .random import get_rng_state, manual_seed, set_rng_state
 
 __all__ = [
     "__version__",
@@ -42,6 +45,10 @@ __all__ = [
     "enable_grad",
     "set_grad_enabled",
     "manual_seed",
+    "get_rng_state",
+    "set_rng_state",
+    "save",
+    "load",
     "Parameter",
     "set_num_threads",
     "get_num_threads",
@@ -52,4 +59,6 @@ __all__ = [
     "InvalidHyperparameterError",
     "AutogradError",
     "GradcheckError",
+    "AnomalyError",
+    "CheckpointError",
 ]

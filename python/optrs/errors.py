@@ -32,5 +32,16 @@ class GradcheckError(AutogradError):
     """``optrs.autograd.gradcheck`` found analytical and numerical gradients that disagree."""
 
 
+class AnomalyError(AutogradError):
+    """A NaN or infinite value: produced by an op while ``optrs.autograd.detect_anomaly()`` is on
+    (the message names the op and shows where it was created), or found by
+    ``optrs.utils.check_finite``. A ``RuntimeError``, as torch's anomaly mode raises."""
+
+
+class CheckpointError(OptrsError, ValueError):
+    """A file ``optrs.load`` cannot read as a checkpoint (truncated, corrupt, not a checkpoint, a
+    newer format version, arrays missing), or a value ``optrs.save`` cannot store."""
+
+
 __all__ = ["OptrsError", "InvalidParamError", "ParamDTypeError", "InvalidHyperparameterError", "AutogradError",
-           "GradcheckError"]
+           "GradcheckError", "AnomalyError", "CheckpointError"]

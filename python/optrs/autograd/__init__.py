@@ -3,10 +3,12 @@
 ``Tensor`` (and ``optrs.Parameter``, its trainable subclass) records the ops applied to it;
 ``loss.backward()`` fills ``.grad`` of the leaves. ``Function`` defines new ops, ``grad`` computes
 gradients without touching ``.grad``, ``gradcheck`` checks an op's backward against finite
-differences, and ``no_grad`` turns recording off.
+differences, ``no_grad`` turns recording off, and ``detect_anomaly`` finds the op that made a
+NaN or an infinity.
 """
 
 from .tensor import RemovableHandle, Tensor, ValuesIndices, from_numpy, tensor  # isort: skip (defines Tensor first)
+from .anomaly_mode import detect_anomaly, is_anomaly_check_nan_enabled, is_anomaly_enabled, set_detect_anomaly
 from .engine import backward, grad
 from .function import Function
 from .grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
@@ -29,4 +31,8 @@ __all__ = [
     "is_grad_enabled",
     "cat",
     "stack",
+    "detect_anomaly",
+    "set_detect_anomaly",
+    "is_anomaly_enabled",
+    "is_anomaly_check_nan_enabled",
 ]

@@ -16,7 +16,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from ..errors import AutogradError, InvalidParamError
 from ..profiler import _record
-from . import grad_mode
+from . import anomaly_mode, grad_mode
 from .function import Function, Meta
 from .tensor import Tensor
 
@@ -85,11 +85,16 @@ def _dependencies(roots: list[Function]) -> dict[Function, int]:
     return deps
 
 
+def _backward(node: Function, grads: list[NDArray[Any] | None]) -> Any:
+    return node.backward(*grads)
+
+
 def _call(node: Function, grads: list[NDArray[Any] | None]) -> tuple[Any, ...]:
     for i, meta in enumerate(node._output_meta):
         if grads[i] is None and i not in node.non_differentiable_outputs:
             grads[i] = np.zeros(meta[0], meta[1])
-    result = node.backward(*grads) if _record.active is None else _record.active.backward(node, grads)
+    run = anomaly_mode.run_backward if anomaly_mode._flag.enabled else _backward
+    result = run(node, grads) if _record.active is None else _record.active.backward(node, grads, run)
     if not isinstance(result, tuple):
         result = (result,)
     if len(result) != len(node._edges):

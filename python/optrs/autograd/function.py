@@ -33,7 +33,7 @@ from numpy.typing import NDArray
 
 from ..errors import AutogradError
 from ..profiler import _record
-from . import grad_mode
+from . import anomaly_mode, grad_mode
 from .tensor import Tensor
 
 Meta = tuple[tuple[int, ...], np.dtype[Any]]
@@ -117,6 +117,8 @@ class Function:
         out = fn.forward(*[a._data if isinstance(a, Tensor) else a for a in args], **kwargs)
         multi = isinstance(out, tuple)
         arrays = [o if type(o) is np.ndarray else np.asarray(o) for o in (out if multi else (out,))]
+        if anomaly_mode._flag.enabled:
+            anomaly_mode.on_forward(fn, arrays, record)
         if not record:
             tensors = tuple(Tensor._wrap(a) for a in arrays)
             return tensors if multi else tensors[0]

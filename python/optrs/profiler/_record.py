@@ -83,11 +83,13 @@ class Recorder:
             event.self_bytes = _new_bytes([t._data for t in outputs], _arrays(args))
         return out
 
-    def backward(self, node: Function, grads: list[NDArray[Any] | None]) -> Any:
-        """``node.backward(*grads)``, recorded as the op's backward."""
+    def backward(self, node: Function, grads: list[NDArray[Any] | None],
+                 run: Callable[[Function, list[NDArray[Any] | None]], Any]) -> Any:
+        """``run(node, grads)`` (the engine's call of ``node.backward``, anomaly checks included
+        when on), recorded as the op's backward."""
         event = self.begin(node.name(), "cpu_op", tuple(grads))
         try:
-            result = node.backward(*grads)
+            result = run(node, grads)
         finally:
             self.end(event)
         if self.profile_memory:

@@ -1,10 +1,12 @@
 """Helpers from ``torch.nn.utils`` and ``torch.optim.swa_utils`` for NumPy params and grads:
-gradient clipping (norm and value), the total norm, params to and from one vector, and weight
-averaging (SWA, EMA). Names, arguments and numbers follow torch."""
+gradient clipping (norm and value), the total norm, params to and from one vector, weight
+averaging (SWA, EMA); names, arguments and numbers follow torch. ``check_finite`` finds the
+params and grads that hold a NaN or an infinity."""
 
 from .averaging import AveragedParams, get_ema_avg_fn, get_swa_avg_fn
 from .clip_grad import clip_grad_norm_, clip_grad_value_, clip_grads_norm_, clip_grads_with_norm_, get_total_norm
 from .convert_parameters import parameters_to_vector, vector_to_parameters
+from .finite import check_finite
 
 __all__ = [
     "clip_grad_norm_",
@@ -17,4 +19,5 @@ __all__ = [
     "AveragedParams",
     "get_swa_avg_fn",
     "get_ema_avg_fn",
+    "check_finite",
 ]
