@@ -398,3 +398,9 @@ def test_tensorboard_server_serves_the_logged_scalars(tmp_path: Path) -> None:
         except subprocess.TimeoutExpired:
             server.kill()
             server.wait()
+
+
+@pytest.mark.parametrize("step", ["x", 1.5, True])
+def test_a_bad_global_step_is_named(tmp_path: Path, step: object) -> None:
+    with SummaryWriter(str(tmp_path)) as writer, pytest.raises(optrs.ParamDTypeError, match="global_step"):
+        writer.add_scalar("a", 1.0, step)  # type: ignore[arg-type]

@@ -15,6 +15,7 @@ from __future__ import annotations
 import importlib
 import itertools
 import numbers
+import operator
 import os
 import socket
 import time
@@ -119,6 +120,18 @@ def _add_discrete_domains(experiment: Any, domains: dict[str, list[HParamValue]]
     plugin_data.content = content.SerializeToString()
 
 
+def _step(global_step: object) -> int | None:
+    """``global_step`` as an int (None stays None), or an error naming it."""
+    if global_step is None:
+        return None
+    try:
+        if isinstance(global_step, bool):
+            raise TypeError
+        return operator.index(global_step)  # type: ignore[arg-type]
+    except TypeError:
+        raise ParamDTypeError(f"global_step must be an int (or None), got {global_step!r}") from None
+
+
 class SummaryWriter:
     """Writes TensorBoard event files to ``log_dir``, as ``torch.utils.tensorboard.SummaryWriter``.
 
@@ -162,7 +175,7 @@ class SummaryWriter:
                    walltime: float | None = None) -> None:
         """One number (``scalar_value``: a float, NumPy scalar, or one-element array or tensor)
         at ``global_step``; ``walltime`` (seconds since the epoch) defaults to now."""
-        self._main.add_scalar(tag, as_scalar(scalar_value, "scalar_value"), global_step, walltime)
+        self._main.add_scalar(tag, as_scalar(scalar_value, "scalar_value"), _step(global_step), walltime)
 
     def add_scalars(self, main_tag: str, tag_scalar_dict: dict[str, object], global_step: int | None = None,
                     walltime: float | None = None) -> None:
@@ -174,7 +187,7 @@ class SummaryWriter:
             run_dir = os.path.join(self.log_dir, main_tag.replace("/", "_") + "_" + tag)
             if run_dir not in self._scalars_writers:
                 self._scalars_writers[run_dir] = self._open(run_dir)
-            self._scalars_writers[run_dir].add_scalar(main_tag, value, global_step, walltime)
+            self._scalars_writers[run_dir].add_scalar(main_tag, value, _step(global_step), walltime)
 
     def add_histogram(self, tag: str, values: object, global_step: int | None = None,
                       bins: str | int | list[float] | NDArray[Any] = "tensorflow", walltime: float | None = None,
@@ -185,14 +198,14 @@ class SummaryWriter:
         array = as_array(values, "values")
         if array.size == 0:
             raise InvalidParamError(f"values is empty (shape {array.shape}): a histogram needs at least one value")
-        self._main.add_histogram(tag, array, global_step, bins, walltime, max_bins)
+        self._main.add_histogram(tag, array, _step(global_step), bins, walltime, max_bins)
 
     def add_text(self, tag: str, text_string: str, global_step: int | None = None,
                  walltime: float | None = None) -> None:
         """Text (Markdown) under ``tag``, shown in TensorBoard's Text tab."""
         if not isinstance(text_string, str):
             raise ParamDTypeError(f"text_string must be a str; got {type(text_string).__name__}")
-        self._main.add_text(tag, text_string, global_step, walltime)
+        self._main.add_text(tag, text_string, _step(global_step), walltime)
 
     def add_figure(self, tag: str, figure: Figure | list[Figure], global_step: int | None = None,
                    close: bool = True, walltime: float | None = None) -> None:
@@ -203,7 +216,7 @@ class SummaryWriter:
         except ImportError as error:
             raise ImportError("add_figure renders with matplotlib, which is not installed: pip install matplotlib") \
                 from error
-        self._main.add_figure(tag, figure, global_step, close, walltime)
+        self._main.add_figure(tag, figure, _step(global_step), close, walltime)
 
     def add_hparams(self, hparam_dict: dict[str, Any], metric_dict: dict[str, object],
                     hparam_domain_discrete: dict[str, list[Any]] | None = None, run_name: str | None = None,
@@ -221,9 +234,9 @@ class SummaryWriter:
         run_dir = os.path.join(self.log_dir, run_name or str(time.time()))
         with self._open(run_dir) as trial:
             for summary in (experiment, session_start, session_end):
-                trial.file_writer.add_summary(summary, global_step)
+                trial.file_writer.add_summary(summary, _step(global_step))
             for key, value in metrics.items():
-                trial.add_scalar(key, value, global_step)
+                trial.add_scalar(key, value, _step(global_step))
 
     def _open_writers(self) -> list[Any]:
         return [writer for writer in (self._writer, *self._scalars_writers.values()) if writer is not None]
