@@ -55,9 +55,54 @@ def rmsprop(kw: dict[str, Any], params: list[np.ndarray]) -> Stepper:
     return lambda p, g: F.rmsprop(p, g, square, grad_avg, buffers, steps, **options)
 
 
+def adamax(kw: dict[str, Any], params: list[np.ndarray]) -> Stepper:
+    m, u = ([np.zeros_like(p) for p in params] for _ in range(2))
+    steps = [np.zeros(1) for _ in params]
+    beta1, beta2 = kw.pop("betas", (0.9, 0.999))
+    options = dict(lr=2e-3, eps=1e-8, weight_decay=0.0) | kw
+    return lambda p, g: F.adamax(p, g, m, u, steps, beta1=beta1, beta2=beta2, **options)
+
+
+def radam(kw: dict[str, Any], params: list[np.ndarray]) -> Stepper:
+    m, v = ([np.zeros_like(p) for p in params] for _ in range(2))
+    steps = [np.zeros(1) for _ in params]
+    beta1, beta2 = kw.pop("betas", (0.9, 0.999))
+    options = dict(lr=1e-3, eps=1e-8, weight_decay=0.0) | kw
+    return lambda p, g: F.radam(p, g, m, v, steps, beta1=beta1, beta2=beta2, **options)
+
+
+def nadam(kw: dict[str, Any], params: list[np.ndarray]) -> Stepper:
+    m, v = ([np.zeros_like(p) for p in params] for _ in range(2))
+    mu_products = [np.ones(1) for _ in params]
+    steps = [np.zeros(1) for _ in params]
+    beta1, beta2 = kw.pop("betas", (0.9, 0.999))
+    options = dict(lr=2e-3, eps=1e-8, weight_decay=0.0, momentum_decay=4e-3) | kw
+    return lambda p, g: F.nadam(p, g, m, v, mu_products, steps, beta1=beta1, beta2=beta2, **options)
+
+
+def rprop(kw: dict[str, Any], params: list[np.ndarray]) -> Stepper:
+    lr = kw.pop("lr", 1e-2)
+    etaminus, etaplus = kw.pop("etas", (0.5, 1.2))
+    step_size_min, step_size_max = kw.pop("step_sizes", (1e-6, 50))
+    prevs, sizes = [np.zeros_like(p) for p in params], [np.full_like(p, lr) for p in params]
+    steps = [np.zeros(1) for _ in params]
+    return lambda p, g: F.rprop(p, g, prevs, sizes, steps, step_size_min=step_size_min,
+                                step_size_max=step_size_max, etaminus=etaminus, etaplus=etaplus, **kw)
+
+
+def asgd(kw: dict[str, Any], params: list[np.ndarray]) -> Stepper:
+    options = dict(lr=1e-2, lambd=1e-4, alpha=0.75, t0=1e6, weight_decay=0.0) | kw
+    axs = [np.zeros_like(p) for p in params]
+    # torch keeps eta at float32 precision, from the start.
+    mus, etas = [np.ones(1) for _ in params], [np.full(1, np.float32(options["lr"])) for _ in params]
+    steps = [np.zeros(1) for _ in params]
+    return lambda p, g: F.asgd(p, g, axs, mus, etas, steps, **options)
+
+
 FUNCTIONS: dict[str, Callable[..., Stepper]] = {
     "SGD": sgd, "Adam": adam, "AdamW": lambda kw, p: adam(kw, p, decoupled=True),
     "Adagrad": adagrad, "Adadelta": adadelta, "RMSprop": rmsprop,
+    "Adamax": adamax, "RAdam": radam, "NAdam": nadam, "Rprop": rprop, "ASGD": asgd,
 }
 CASES = [t for t in map(load_trajectory, optimizer_files()) if t.optimizer in FUNCTIONS]
 
@@ -90,3 +135,14 @@ def test_thread_count_comes_from_the_environment() -> None:
 def test_set_num_threads_rejects_zero() -> None:
     with pytest.raises(ValueError, match="at least 1"):
         optrs.set_num_threads(0)
+
+
+def test_scalar_state_is_written_back_and_checked() -> None:
+    p, g = np.ones(3), np.full(3, 0.5)
+    mu, step = np.ones(1), np.zeros(1)
+    F.nadam([p], [g], [np.zeros(3)], [np.zeros(3)], [mu], [step], beta1=0.9, beta2=0.999, lr=0.1,
+            weight_decay=0.0, momentum_decay=4e-3, eps=1e-8)
+    assert step[0] == 1 and 0 < mu[0] < 1
+    with pytest.raises(optrs.InvalidParamError, match="one-element"):
+        F.asgd([p], [g], [np.zeros(3)], [np.ones(2)], [np.ones(1)], [np.zeros(1)], lambd=1e-4, lr=0.1, t0=1e6,
+               alpha=0.75, weight_decay=0.0)

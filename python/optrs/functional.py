@@ -113,4 +113,74 @@ def rmsprop(params: Arrays, grads: OptionalArrays, square_avgs: Arrays, grad_avg
     _core.RMSpropEngine.apply(group, list(params), list(grads), states, list(state_steps))
 
 
-__all__ = ["sgd", "adam", "adamw", "adagrad", "adadelta", "rmsprop"]
+def _with_scalars(state_steps: Arrays, *scalars: Arrays) -> list[NDArray[Any]]:
+    """The engine's per-param counters: the step, then the rule's scalar state (one-element arrays
+    in torch's functional signatures), checked for count and shape."""
+    for column in scalars:
+        if len(column) != len(state_steps):
+            raise InvalidParamError(f"got {len(column)} scalar-state entries for {len(state_steps)} state_steps")
+    counters = []
+    for i, row in enumerate(zip(state_steps, *scalars)):
+        if any(np.size(a) != 1 for a in row):
+            raise InvalidParamError(f"state_steps[{i}] and its scalar state must be one-element arrays")
+        counters.append(np.array([float(np.asarray(a).reshape(-1)[0]) for a in row]))
+    return counters
+
+
+def _write_back(counters: list[NDArray[Any]], state_steps: Arrays, *scalars: Arrays) -> None:
+    for counter, *row in zip(counters, state_steps, *scalars):
+        for value, target in zip(counter, row):
+            np.asarray(target).reshape(-1)[0] = value
+
+
+def adamax(params: Arrays, grads: OptionalArrays, exp_avgs: Arrays, exp_infs: Arrays, state_steps: Arrays, *,
+           eps: float, beta1: float, beta2: float, lr: float, weight_decay: float, maximize: bool = False) -> None:
+    """``torch.optim.Adamax``'s step."""
+    group = dict(lr=lr, betas=(beta1, beta2), eps=eps, weight_decay=weight_decay, maximize=maximize)
+    states = _columns(len(params), exp_avgs=exp_avgs, exp_infs=exp_infs)
+    _core.AdamaxEngine.apply(group, list(params), list(grads), states, list(state_steps))
+
+
+def radam(params: Arrays, grads: OptionalArrays, exp_avgs: Arrays, exp_avg_sqs: Arrays, state_steps: Arrays, *,
+          beta1: float, beta2: float, lr: float, weight_decay: float, eps: float,
+          decoupled_weight_decay: bool = False, maximize: bool = False) -> None:
+    """``torch.optim.RAdam``'s step."""
+    group = dict(lr=lr, betas=(beta1, beta2), eps=eps, weight_decay=weight_decay,
+                 decoupled_weight_decay=decoupled_weight_decay, maximize=maximize)
+    states = _columns(len(params), exp_avgs=exp_avgs, exp_avg_sqs=exp_avg_sqs)
+    _core.RAdamEngine.apply(group, list(params), list(grads), states, list(state_steps))
+
+
+def nadam(params: Arrays, grads: OptionalArrays, exp_avgs: Arrays, exp_avg_sqs: Arrays, mu_products: Arrays,
+          state_steps: Arrays, *, beta1: float, beta2: float, lr: float, weight_decay: float,
+          momentum_decay: float, eps: float, decoupled_weight_decay: bool = False, maximize: bool = False) -> None:
+    """``torch.optim.NAdam``'s step (``mu_products`` one-element arrays starting at 1)."""
+    group = dict(lr=lr, betas=(beta1, beta2), eps=eps, weight_decay=weight_decay, momentum_decay=momentum_decay,
+                 decoupled_weight_decay=decoupled_weight_decay, maximize=maximize)
+    states = _columns(len(params), exp_avgs=exp_avgs, exp_avg_sqs=exp_avg_sqs)
+    counters = _with_scalars(state_steps, mu_products)
+    _core.NAdamEngine.apply(group, list(params), list(grads), states, counters)
+    _write_back(counters, state_steps, mu_products)
+
+
+def rprop(params: Arrays, grads: OptionalArrays, prevs: Arrays, step_sizes: Arrays, state_steps: Arrays, *,
+          step_size_min: float, step_size_max: float, etaminus: float, etaplus: float,
+          maximize: bool = False) -> None:
+    """``torch.optim.Rprop``'s step (``prevs`` start at 0, ``step_sizes`` at the learning rate)."""
+    group = dict(lr=0.0, etas=(etaminus, etaplus), step_sizes=(step_size_min, step_size_max), maximize=maximize)
+    states = _columns(len(params), prevs=prevs, step_sizes=step_sizes)
+    _core.RpropEngine.apply(group, list(params), list(grads), states, list(state_steps))
+
+
+def asgd(params: Arrays, grads: OptionalArrays, axs: Arrays, mus: Arrays, etas: Arrays, state_steps: Arrays, *,
+         lambd: float, lr: float, t0: float, alpha: float, weight_decay: float, maximize: bool = False) -> None:
+    """``torch.optim.ASGD``'s step (``etas`` one-element arrays starting at ``lr`` rounded to float32,
+    as torch keeps it, ``mus`` at 1)."""
+    group = dict(lr=lr, lambd=lambd, alpha=alpha, t0=t0, weight_decay=weight_decay, maximize=maximize)
+    states = _columns(len(params), axs=axs)
+    counters = _with_scalars(state_steps, etas, mus)
+    _core.ASGDEngine.apply(group, list(params), list(grads), states, counters)
+    _write_back(counters, state_steps, etas, mus)
+
+
+__all__ = ["sgd", "adam", "adamw", "adagrad", "adadelta", "rmsprop", "adamax", "radam", "nadam", "rprop", "asgd"]
