@@ -17,7 +17,7 @@ from ..errors import InvalidHyperparameterError, InvalidParamError
 from ..nn.modules.module import Module
 from ..nn.modules.normalization import BatchNorm2d
 from ..utils.averaging import AveragedParams, AvgFn, get_ema_avg_fn, get_swa_avg_fn
-from .lr_scheduler import LRScheduler, OptimizerLike, _check_optimizer, _format_param
+from .lr_scheduler._base import LRScheduler, OptimizerLike, _check_optimizer, _format_param
 
 __all__ = ["SWALR", "AveragedModel", "AveragedParams", "get_ema_avg_fn", "get_swa_avg_fn", "update_bn"]
 
