@@ -12,6 +12,9 @@ torch's autograd and nn layers on top.
     opt.step()
 """
 
+import importlib
+from types import ModuleType
+
 from . import autograd, functional, nn, optim, utils
 from ._core import __version__, get_num_threads, set_num_threads, simd_level
 from .autograd import Tensor, cat, enable_grad, from_numpy, no_grad, set_grad_enabled, stack, tensor
@@ -62,3 +65,11 @@ __all__ = [
     "AnomalyError",
     "CheckpointError",
 ]
+
+
+def __getattr__(name: str) -> ModuleType:
+    """``optrs.logging`` (TensorBoard) and ``optrs.profiler`` load on first use, so that
+    ``import optrs`` stays light and ``optrs.logging.SummaryWriter`` works without its own import."""
+    if name in ("logging", "profiler"):
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module 'optrs' has no attribute {name!r}")
