@@ -200,9 +200,10 @@ def test_random_trees(directory: Path, tree: Any, version: int) -> None:
 
 
 @settings(deadline=None, max_examples=30)
-@given(st.lists(st.sampled_from(["[", '{"tuple":[', '{"dict":[[1,', '{"dict":[[{"tuple":[']), min_size=1,
-                max_size=3000), st.sampled_from([1, 2]))
+@given(st.lists(st.sampled_from(["[", '{"tuple":[', '{"dict":[[1,', '{"dict":[[{"tuple":[', '{"x":1,"y":']),
+                min_size=1, max_size=3000), st.sampled_from([1, 2]))
 def test_deep_trees(directory: Path, openings: list[str], version: int) -> None:
-    closings = {"[": "]", '{"tuple":[': "]}", '{"dict":[[1,': "]]}", '{"dict":[[{"tuple":[': "]},1]]}"}
+    closings = {"[": "]", '{"tuple":[': "]}", '{"dict":[[1,': "]]}", '{"dict":[[{"tuple":[': "]},1]]}",
+                '{"x":1,"y":': "}"}
     tree = "".join(openings) + "1" + "".join(closings[o] for o in reversed(openings))
     _load_or_refuse(directory, _file(tree, version), check=False)

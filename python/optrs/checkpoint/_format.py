@@ -14,6 +14,7 @@ from __future__ import annotations
 import io
 import json
 import math
+import reprlib
 import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -32,6 +33,12 @@ _METADATA = "__metadata__"
 
 class Corrupt(Exception):
     """What is wrong with a file, phrased to follow its path ("is truncated: ...")."""
+
+
+def short(value: Any) -> str:
+    """A value from a file, shown in an error: cut short, and safe for nesting deep enough to make
+    ``repr`` raise RecursionError."""
+    return reprlib.repr(value)
 
 
 def _corrupt(problem: str) -> NoReturn:
@@ -86,7 +93,7 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     result: dict[str, Any] = {}
     for key, value in pairs:
         if key in result:
-            _corrupt(f"its JSON names {key[:80]!r} twice")
+            _corrupt(f"its JSON names {short(key)} twice")
         result[key] = value
     return result
 
@@ -118,18 +125,19 @@ def _is_index(value: Any) -> bool:
 
 def _tensor(name: str, entry: Any, data_start: int) -> Tensor:
     if not isinstance(entry, dict) or set(entry) != {"dtype", "shape", "data_offsets"}:
-        _corrupt(f"tensor {name!r} is described by {str(entry)[:80]!r}, not by dtype, shape and data_offsets")
+        _corrupt(f"tensor {name!r} is described by {short(entry)}, not by dtype, shape and data_offsets")
     dtype_tag, shape, offsets = entry["dtype"], entry["shape"], entry["data_offsets"]
     if dtype_tag not in DTYPES:
-        raise Corrupt(f"holds tensor {name!r} of dtype {str(dtype_tag)[:20]!r}, which optrs checkpoints do not "
+        raise Corrupt(f"holds tensor {name!r} of dtype {short(dtype_tag)}, which optrs checkpoints do not "
                       f"hold ({', '.join(DTYPES)}); safetensors' own readers may read it")
     if not isinstance(shape, list) or not all(map(_is_index, shape)) or len(shape) > 64:
-        _corrupt(f"tensor {name!r} has shape {str(shape)[:80]}, not a list of at most 64 sizes")
+        _corrupt(f"tensor {name!r} has shape {short(shape)}, not a list of at most 64 sizes")
     if not isinstance(offsets, list) or len(offsets) != 2 or not all(map(_is_index, offsets)):
-        _corrupt(f"tensor {name!r} has data_offsets {str(offsets)[:80]}, not two byte offsets")
+        _corrupt(f"tensor {name!r} has data_offsets {short(offsets)}, not two byte offsets")
     begin, end = offsets
     if end - begin != np.dtype(DTYPES[dtype_tag]).itemsize * math.prod(shape):
-        _corrupt(f"tensor {name!r} of dtype {dtype_tag} and shape {shape} spans bytes {begin} to {end}")
+        _corrupt(f"tensor {name!r} of dtype {dtype_tag} and shape {short(shape)} spans bytes {short(begin)} to "
+                 f"{short(end)}")
     return Tensor(dtype_tag, tuple(shape), data_start + begin, data_start + end)
 
 
@@ -171,7 +179,7 @@ def read_tensor(file: io.FileIO, name: str, tensor: Tensor, expected_checksum: s
     try:
         array: NDArray[Any] = np.empty(tensor.shape, DTYPES[tensor.dtype_tag])
     except ValueError as error:  # sizes whose product overflows, beside a zero
-        _corrupt(f"tensor {name!r} has shape {list(tensor.shape)}, which NumPy cannot hold ({error})")
+        _corrupt(f"tensor {name!r} has shape {short(list(tensor.shape))}, which NumPy cannot hold ({error})")
     data = raw_bytes(array)
     file.seek(tensor.begin)
     filled = 0

@@ -13,7 +13,7 @@ from numpy.typing import NDArray
 
 from ..autograd.tensor import Tensor
 from ..errors import CheckpointError
-from ._format import Corrupt, tag
+from ._format import Corrupt, short, tag
 
 MAX_DEPTH = 100
 _JSON_INT = 2**53
@@ -85,8 +85,7 @@ def encode(value: Any, path: list[str], arrays: dict[str, NDArray[Any]]) -> Any:
 
 
 def _no_value(node: Any) -> Corrupt:
-    return Corrupt(f"is not a valid optrs checkpoint: its metadata tree holds {str(node)[:80]!r}, which is no saved "
-                   "value")
+    return Corrupt(f"is not a valid optrs checkpoint: its metadata tree holds {short(node)}, which is no saved value")
 
 
 class Decoder:
@@ -99,7 +98,7 @@ class Decoder:
 
     def _array(self, name: Any) -> NDArray[Any]:
         if not isinstance(name, str) or name not in self.names:
-            raise Corrupt(f"is not a valid optrs checkpoint: its metadata refers to an array {str(name)[:80]!r} that "
+            raise Corrupt(f"is not a valid optrs checkpoint: its metadata refers to an array {short(name)} that "
                           "the file does not hold (a mismatched or edited file)")
         if name in self.used:
             raise Corrupt(f"is not a valid optrs checkpoint: its metadata refers to the array {name!r} twice")
@@ -145,10 +144,9 @@ class Decoder:
             try:
                 duplicate = key in result
             except TypeError:  # a list or dict: save never writes one as a key
-                raise Corrupt(f"is not a valid optrs checkpoint: its metadata tree has a dict key {repr(key)[:80]}, "
+                raise Corrupt(f"is not a valid optrs checkpoint: its metadata tree has a dict key {short(key)}, "
                               "which cannot be a key") from None
             if duplicate:
-                raise Corrupt(f"is not a valid optrs checkpoint: its metadata tree has the dict key {repr(key)[:80]} "
-                              "twice")
+                raise Corrupt(f"is not a valid optrs checkpoint: its metadata tree has the dict key {short(key)} twice")
             result[key] = self.decode(pair[1], depth + 1, in_key)
         return result
