@@ -12,18 +12,29 @@ mod vector;
 mod whole;
 
 use optrs_core::{pool, simd};
+use pyo3::exceptions::{PyOverflowError, PyRuntimeWarning};
 use pyo3::prelude::*;
+use std::ffi::CString;
 
-/// Sets the number of threads optimizer steps run on (results do not depend on it).
+/// Sets the number of threads optimizer steps run on (results do not depend on it): 1 to 8 per
+/// CPU, at least 64. The threads start with the GIL released.
 #[pyfunction]
-fn set_num_threads(threads: usize) -> PyResult<()> {
-    pool::set_num_threads(threads).map_err(pyo3::exceptions::PyValueError::new_err)
+fn set_num_threads(py: Python<'_>, threads: &Bound<'_, PyAny>) -> PyResult<()> {
+    let count = match threads.extract::<usize>() {
+        Ok(count) => count,
+        // Negative, or past a machine word: out of range, as 0 is.
+        Err(e) if e.is_instance_of::<PyOverflowError>(py) => 0,
+        Err(e) => return Err(e),
+    };
+    py.detach(|| pool::set_num_threads(count)).map_err(|e| {
+        errors::invalid_hyperparameter(format!("set_num_threads(threads={threads}): {e}"))
+    })
 }
 
-/// The number of threads optimizer steps run on.
+/// The number of threads optimizer steps run on (the first call starts them, GIL released).
 #[pyfunction]
-fn get_num_threads() -> usize {
-    pool::num_threads()
+fn get_num_threads(py: Python<'_>) -> usize {
+    py.detach(pool::num_threads)
 }
 
 /// The SIMD instruction set kernels use: "avx512", "avx2", "sse2", "neon" or "scalar".
@@ -54,6 +65,10 @@ fn force_simd_level(level: Option<&str>) -> PyResult<()> {
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    if let (_, Some(why)) = pool::default_threads() {
+        let category = m.py().get_type::<PyRuntimeWarning>();
+        PyErr::warn(m.py(), &category, &CString::new(why)?, 1)?;
+    }
     m.add_function(wrap_pyfunction!(set_num_threads, m)?)?;
     m.add_function(wrap_pyfunction!(get_num_threads, m)?)?;
     m.add_function(wrap_pyfunction!(simd_level, m)?)?;
