@@ -4,18 +4,15 @@
 //! the GIL is released. The checks here are what makes that sound: float32/float64 in native
 //! byte order, C-contiguous, aligned, writeable where written, memory still held by the arrays
 //! it was cut from, and (in `engine.rs`) no two written arrays and no grad sharing memory with a
-//! written array. An engine that keeps arrays between steps keeps each as a [`Held`], which
+//! written array. An engine that keeps arrays between steps keeps each as a `held::Held`, which
 //! re-checks in O(1) that Python has not changed it since.
 
 use crate::errors::{invalid_param, param_dtype};
-use numpy::npyffi::flags::{
-    NPY_ARRAY_ALIGNED, NPY_ARRAY_C_CONTIGUOUS, NPY_ARRAY_OWNDATA, NPY_ARRAY_WRITEABLE,
-};
+use numpy::npyffi::flags::{NPY_ARRAY_ALIGNED, NPY_ARRAY_C_CONTIGUOUS, NPY_ARRAY_WRITEABLE};
 use numpy::npyffi::PyArray_Check;
 use numpy::{PyArrayDescr, PyArrayDescrMethods, PyUntypedArray, PyUntypedArrayMethods};
 use optrs_core::layout::{contains, extent};
 use pyo3::prelude::*;
-use std::os::raw::c_int;
 
 /// The element types optimizers run on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -135,7 +132,7 @@ pub fn check_array<'py>(
 }
 
 /// The element type of `descr`, if optimizers run on it (float32/float64, native byte order).
-fn dtype_of(descr: &Bound<'_, PyArrayDescr>) -> Result<DType, ()> {
+pub fn dtype_of(descr: &Bound<'_, PyArrayDescr>) -> Result<DType, ()> {
     let dtype = match (descr.kind(), descr.itemsize()) {
         (b'f', 4) => DType::F32,
         (b'f', 8) => DType::F64,
@@ -152,7 +149,7 @@ fn dtype_of(descr: &Bound<'_, PyArrayDescr>) -> Result<DType, ()> {
 ///
 /// # Safety
 /// `array` must point at a live ndarray.
-unsafe fn extent_of(py: Python<'_>, array: *mut pyo3::ffi::PyObject) -> Option<(usize, usize)> {
+pub unsafe fn extent_of(py: Python<'_>, array: *mut pyo3::ffi::PyObject) -> Option<(usize, usize)> {
     // SAFETY: the caller passes a live ndarray, whose `dimensions` and `strides` hold `nd`
     // entries each (none, and possibly null pointers, when `nd` is 0).
     unsafe {
@@ -229,125 +226,5 @@ pub fn shape_str(shape: &[usize]) -> String {
                 .collect::<Vec<_>>()
                 .join(", ")
         ),
-    }
-}
-
-/// The flags a registered array must keep set (`OWNDATA` must keep its value: an array that
-/// starts or stops owning its data had its buffer replaced).
-const KEPT_FLAGS: c_int = NPY_ARRAY_C_CONTIGUOUS | NPY_ARRAY_ALIGNED | NPY_ARRAY_WRITEABLE;
-
-/// An array an engine writes between steps, and what it looked like when it was checked: its
-/// data pointer, dtype, shape, flags and base. Python can change every one of them in place
-/// (`a.resize(..., refcheck=False)`, `a.dtype = ...`, `a.shape = ...`, `a.setflags(...)`,
-/// `a.__setstate__(...)`), so [`Held::check`] compares them all again before each step, in
-/// O(ndim + length of the base chain). Holding `array` keeps it alive; holding its base and
-/// descr too keeps their addresses from being reused, so comparing addresses is sound.
-pub struct Held {
-    array: Py<PyUntypedArray>,
-    data: DataPtr,
-    dtype: DType,
-    descr: Py<PyArrayDescr>,
-    shape: Box<[usize]>,
-    owns_data: bool,
-    base: Option<Py<PyAny>>,
-}
-
-impl Held {
-    /// Holds a writeable array that `check_array` accepted.
-    pub fn new(info: &ArrayInfo<'_>) -> Self {
-        // SAFETY: `info.array` is a live ndarray; `flags` and `base` are plain fields, and a
-        // non-null base is a live object the array holds a reference to.
-        let (flags, base) = unsafe {
-            let fields = &(*info.array.as_array_ptr()).fields;
-            let py = info.array.py();
-            let base = (!fields.base.is_null())
-                .then(|| Bound::from_borrowed_ptr(py, fields.base).unbind());
-            (fields.flags, base)
-        };
-        Held {
-            array: info.array.clone().unbind(),
-            data: info.data,
-            dtype: info.dtype,
-            descr: info.array.dtype().unbind(),
-            shape: info.array.shape().into(),
-            owns_data: flags & NPY_ARRAY_OWNDATA != 0,
-            base,
-        }
-    }
-
-    pub fn array(&self) -> &Py<PyUntypedArray> {
-        &self.array
-    }
-
-    pub fn data(&self) -> DataPtr {
-        self.data
-    }
-
-    pub fn dtype(&self) -> DType {
-        self.dtype
-    }
-
-    pub fn shape(&self) -> &[usize] {
-        &self.shape
-    }
-
-    /// Fails, naming the array with `what` and saying what to do with `fix`, unless it still has
-    /// the data pointer, dtype, shape, flags and base it was registered with and its memory is
-    /// still held by its base (see `check_memory_held`).
-    pub fn check(
-        &self,
-        py: Python<'_>,
-        what: &dyn Fn() -> String,
-        fix: &dyn Fn() -> String,
-    ) -> PyResult<()> {
-        let array = self.array.bind(py);
-        // SAFETY: `array` is a live ndarray (held); these are plain fields.
-        let (data, flags, descr, base) = unsafe {
-            let fields = &(*array.as_array_ptr()).fields;
-            (fields.data, fields.flags, fields.descr, fields.base)
-        };
-        let changed = |how: String| {
-            invalid_param(format!(
-                "{} changed since the optimizer registered it: {how}; {}",
-                what(),
-                fix()
-            ))
-        };
-        if !std::ptr::eq(descr.cast(), self.descr.as_ptr()) {
-            let now = array.dtype();
-            if dtype_of(&now) != Ok(self.dtype) {
-                return Err(changed(format!(
-                    "its dtype is now {now}, it was {}",
-                    self.dtype.name()
-                )));
-            }
-        }
-        if array.shape() != &*self.shape {
-            return Err(changed(format!(
-                "its shape is now {}, it was {}",
-                shape_str(array.shape()),
-                shape_str(&self.shape)
-            )));
-        }
-        let base_now = self.base.as_ref().map_or(std::ptr::null_mut(), Py::as_ptr);
-        if data as *mut u8 != self.data.0
-            || (flags & NPY_ARRAY_OWNDATA != 0) != self.owns_data
-            || base != base_now
-        {
-            return Err(changed(
-                "its buffer was replaced (ndarray.resize, __setstate__ or a new base)".into(),
-            ));
-        }
-        if flags & KEPT_FLAGS != KEPT_FLAGS {
-            if flags & NPY_ARRAY_WRITEABLE == 0 {
-                return Err(invalid_param(format!(
-                    "{} became read-only; the optimizer updates it in place, so make it writeable \
-                     again (a.setflags(write=True))",
-                    what()
-                )));
-            }
-            return Err(changed("it is no longer C-contiguous and aligned".into()));
-        }
-        check_memory_held(array, what)
     }
 }

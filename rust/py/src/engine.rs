@@ -9,14 +9,16 @@
 //! GIL-free call into the core.
 //!
 //! State buffers are NumPy arrays the optimizer hands out (`opt.state[p]`), so they are checked
-//! like params rather than made unreachable: the check costs a few nanoseconds per array (see
-//! `benches/bench_step_overhead.py`), keeps state a plain ndarray that `load_state_dict` and
-//! checkpoints fill in place, and also covers what engine-owned memory could not prevent, a
-//! view of it being re-typed or reshaped by the user. Resizing a state buffer's base through
-//! `view.base` is caught by the base-chain check (`check_memory_held`).
+//! like params rather than made unreachable. That is the cheaper robust option: the checks
+//! compare a few fields per array, and the flat arrays the state views share (reachable as
+//! `view.base`, and resizable through it) are checked once per step however many views they
+//! hold (`held::Owners`); see `benches/bench_step_overhead.py`. Engine-owned memory would
+//! still need the params checked, would make state a foreign buffer that `load_state_dict`,
+//! checkpoints and list edits must copy around, and could not stop a view being re-typed.
 
-use crate::arrays::{check_array, shape_str, Access, ArrayInfo, DType, DataPtr, Held};
+use crate::arrays::{check_array, shape_str, Access, ArrayInfo, DType, DataPtr};
 use crate::errors::{invalid_hyperparameter, invalid_param, param_dtype};
+use crate::held::{Held, Owners};
 use numpy::PyUntypedArrayMethods;
 use optrs_core::driver::Work;
 use optrs_core::layout::{disjoint_ranges, overlapping, ByteRange, LayoutError};
@@ -111,6 +113,8 @@ pub struct Engine<R> {
     groups: Vec<Group>,
     /// Every written byte range, sorted by start and pairwise disjoint.
     written: Vec<ByteRange<Tag>>,
+    /// The arrays that held params, state buffers and step counters are views of.
+    owners: Owners,
     rule: PhantomData<R>,
 }
 
@@ -120,6 +124,7 @@ impl<R: FromGroup> Default for Engine<R> {
             slots: Vec::new(),
             groups: Vec::new(),
             written: Vec::new(),
+            owners: Owners::default(),
             rule: PhantomData,
         }
     }
@@ -253,6 +258,7 @@ impl<R: FromGroup> Engine<R> {
             state_names: names,
             listed,
         });
+        self.owners = owners_of(group.py(), &self.slots);
         Ok(())
     }
 
@@ -296,6 +302,7 @@ impl<R: FromGroup> Engine<R> {
         match written_ranges(&all) {
             Ok(written) => {
                 self.written = written;
+                self.owners = owners_of(params[0].py(), &self.slots);
                 Ok(())
             }
             Err(err) => {
@@ -354,6 +361,7 @@ impl<R: FromGroup> Engine<R> {
                 self.slots.len()
             )));
         }
+        self.owners.check(py)?;
         let mut active = Vec::with_capacity(grads.len());
         for (group_index, group) in self.groups.iter().enumerate() {
             for index in group.slots.clone() {
@@ -435,6 +443,7 @@ impl<R: FromGroup> Engine<R> {
                 rules.len()
             )));
         }
+        self.owners.check(py)?;
         let mut targets = Vec::new();
         for (group, rule) in self.groups.iter().zip(rules) {
             let Some(rule) = rule else {
@@ -557,6 +566,20 @@ impl Group {
         };
         Ok(list.len() == listed.len() && list.iter().zip(listed).all(|(item, held)| item.is(held)))
     }
+}
+
+/// The distinct bases of every array the slots hold.
+fn owners_of(py: Python<'_>, slots: &[Slot]) -> Owners {
+    let held = slots.iter().enumerate().flat_map(|(index, slot)| {
+        let state =
+            (slot.state.iter().enumerate()).map(move |(k, held)| (held, (index, Holds::State(k))));
+        std::iter::once((&slot.param, (index, Holds::Param)))
+            .chain(state)
+            .chain(std::iter::once((&slot.step, (index, Holds::Step))))
+    });
+    Owners::collect(py, held, |(index, holds): Tag| {
+        describe(&slots[index], holds)
+    })
 }
 
 /// The objects `group['params']` lists, if it is a list of `count` (the arrays registered).
