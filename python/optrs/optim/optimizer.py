@@ -499,8 +499,9 @@ class Optimizer:
                     raise InvalidParamError(f"state_dict's state[{key!r}]['{name}'] has shape {value.shape}, "
                                             f"but this optimizer's has shape {view.shape}")
                 np.copyto(view, value, casting="unsafe")
-        # Everything is checked and in place on the side: switch over.
-        self._engine, self._registered = engine, registered
+        # Everything is checked and in place on the side: switch over. As torch's load replaces
+        # its whole state dict, the state of params no group lists is dropped.
+        self._engine, self._registered, self._removed = engine, registered, {}
         for group, new_group in zip(self.param_groups, new_groups):
             group.clear()
             group.update(new_group)
