@@ -218,7 +218,8 @@ def adafactor_step(
 ) -> None: ...
 
 class _Engine(Protocol):
-    """Holds an optimizer's params, state pointers and step counters between steps."""
+    """Holds an optimizer's params, state arrays and step counters between steps, and re-checks
+    them (and that each group's 'params' still lists them) before each step."""
 
     def __init__(self) -> None: ...
     @staticmethod
@@ -234,7 +235,8 @@ class _Engine(Protocol):
         prefix: str,
     ) -> None: ...
     def refresh(self, params: Sequence[NDArray[Any]]) -> None: ...
-    def step(self, grads: Sequence[NDArray[Any] | None], groups: list[dict[str, Any]]) -> None: ...
+    # One step; False, having done nothing, when a group's 'params' list was edited.
+    def step(self, grads: Sequence[NDArray[Any] | None], groups: list[dict[str, Any]]) -> bool: ...
     @staticmethod
     def apply(
         group: dict[str, Any],

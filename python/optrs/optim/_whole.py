@@ -2,7 +2,10 @@
 
 Their updates are not element-wise, so they have no Rust engine holding pointers between steps:
 this one keeps the arrays in lists and makes each step one call into ``_core``, which checks every
-option and array (the new group's and the registered ones) before it writes anything.
+option and array (the new group's and the registered ones) as they are at that call (dtype, shape,
+layout, memory still held by their bases), before it writes anything. Nothing is trusted from an
+earlier call: a step also checks that each group's 'params' still lists the params registered,
+and returns False otherwise, as the Rust engines do.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ class WholeTensorEngine:
         self._states: list[list[NDArray[Any]]] = []
         self._steps: list[NDArray[np.float64]] = []
         self._labels: list[str] = []
+        self._listed: list[list[Any] | None] = []
         self._lock = threading.Lock()
 
     @staticmethod
@@ -46,6 +50,8 @@ class WholeTensorEngine:
         self._call(groups, params_, [None] * len(params_), states_, steps_)
         self._groups, self._params, self._states, self._steps = groups, params_, states_, steps_
         self._labels.extend(f"{prefix}[{i}]" for i in range(len(params)))
+        listed = group.get("params")
+        self._listed.append(list(listed) if isinstance(listed, list) and len(listed) == len(params) else None)
 
     def refresh(self, params: Sequence[NDArray[Any]]) -> None:
         params = list(params)
@@ -60,11 +66,23 @@ class WholeTensorEngine:
                     "for params that change shape or dtype")
         self._params = params
 
-    def step(self, grads: Sequence[NDArray[Any] | None], groups: list[dict[str, Any]]) -> None:
+    def step(self, grads: Sequence[NDArray[Any] | None], groups: list[dict[str, Any]]) -> bool:
+        """One step; False, having done nothing, when a group's 'params' list was edited."""
         if not self._lock.acquire(blocking=False):
             raise RuntimeError("this optimizer is already stepping in another thread; "
                                "step an optimizer from one thread at a time")
         try:
+            if not self._still_listed(groups):
+                return False
             self._call(groups, self._params, list(grads), self._states, self._steps)
+            return True
         finally:
             self._lock.release()
+
+    def _still_listed(self, groups: list[dict[str, Any]]) -> bool:
+        for group, listed in zip(groups, self._listed):
+            params = group.get("params") if isinstance(group, dict) else None
+            if listed is not None and not (isinstance(params, list) and len(params) == len(listed)
+                                           and all(a is b for a, b in zip(params, listed))):
+                return False
+        return True

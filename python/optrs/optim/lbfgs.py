@@ -298,11 +298,24 @@ class _NoEngine:
     def add_group(self, group: dict[str, Any], params: list[NDArray[Any]], states: list[list[NDArray[Any]]],
                   steps: list[NDArray[Any]], prefix: str) -> None:
         _check_options(group)
-        for i, a in enumerate(params):
+        if not params:
+            raise InvalidParamError("optimizer got an empty parameter list")
+        for i, (p, a) in enumerate(zip(group["params"], params)):
+            if isinstance(p, np.ndarray):
+                raise InvalidParamError(
+                    f"{prefix}[{i}] is a plain ndarray, which carries no .grad: LBFGS reads each param's "
+                    "gradient from .grad after calling the closure, so wrap the arrays in optrs.Parameter "
+                    "(the closure sets p.grad and returns the loss)")
             if a.dtype not in (np.float32, np.float64):
                 raise ParamDTypeError(f"{prefix}[{i}] has dtype {a.dtype}; LBFGS supports float32 and float64 params")
             if not a.flags.writeable:
                 raise InvalidParamError(f"{prefix}[{i}] is read-only; the optimizer updates params in place")
+        for j in range(len(params)):
+            for i in range(j):
+                if np.may_share_memory(params[i], params[j]) and np.shares_memory(params[i], params[j]):
+                    raise InvalidParamError(
+                        f"{prefix}[{j}] shares memory with {prefix}[{i}]; every param needs its own memory "
+                        "(a param listed twice, or views of one array, cannot be optimized together)")
 
     def refresh(self, params: list[NDArray[Any]]) -> None:
         pass
@@ -374,6 +387,7 @@ class LBFGS(Optimizer):
         _check_options(defaults)
         # torch: state.setdefault(...) on self.state[self._params[0]]; one dict, kept here.
         self._lbfgs_state: dict[str, Any] = {}
+        self._state_param: Any = None
         super().__init__(params, defaults)
         if len(self.param_groups) != 1:  # pragma: no cover (add_param_group refuses a second)
             raise InvalidParamError(_ONE_GROUP)
@@ -383,22 +397,7 @@ class LBFGS(Optimizer):
         if self.param_groups:
             raise InvalidParamError(_ONE_GROUP)
         super().add_param_group(param_group)
-        if self._has_plain_arrays:
-            i = next(i for i, p in enumerate(self._params) if isinstance(p, np.ndarray))
-            raise InvalidParamError(
-                f"param_groups[0]['params'][{i}] is a plain ndarray, which carries no .grad: LBFGS reads "
-                "each param's gradient from .grad after calling the closure, so wrap the arrays in "
-                "optrs.Parameter (the closure sets p.grad and returns the loss)")
-        if not self._params:
-            raise InvalidParamError("optimizer got an empty parameter list")
-        arrays = self._arrays()
-        for j in range(len(arrays)):
-            for i in range(j):
-                if np.may_share_memory(arrays[i], arrays[j]) and np.shares_memory(arrays[i], arrays[j]):
-                    raise InvalidParamError(
-                        f"param_groups[0]['params'][{j}] shares memory with param_groups[0]['params'][{i}]; "
-                        "every param needs its own memory (a param listed twice, or views of one array, "
-                        "cannot be optimized together)")
+        self._state_param = self._params[0]
 
     # -- state ----------------------------------------------------------------------------------
 
@@ -508,6 +507,25 @@ class LBFGS(Optimizer):
             raise InvalidParamError(f"{where}'s old_dirs, old_stps and ro have different lengths {lengths}")
         return state
 
+    def _check_before_step(self) -> None:
+        """Every param must still be writeable (the step writes them one after another, so a
+        read-only one found late would leave the others moved), and the state's vectors must
+        still have one element per param element (a params list edit can change that; torch
+        then fails inside the step with a size mismatch)."""
+        arrays = self._arrays()
+        for i, a in enumerate(arrays):
+            if not a.flags.writeable:
+                raise InvalidParamError(f"param_groups[0]['params'][{i}] is read-only; the optimizer updates "
+                                        "params in place, so make it writeable again")
+        numel = sum(a.size for a in arrays)
+        state = self._lbfgs_state
+        vectors = [state.get("d"), state.get("prev_flat_grad"), *state.get("old_dirs", []), *state.get("old_stps", [])]
+        sizes = {np.size(v) for v in vectors if v is not None}
+        if sizes - {numel}:
+            raise InvalidParamError(
+                f"LBFGS's state holds vectors of {sorted(sizes)} elements, but the params now hold {numel} "
+                "(param_groups[0]['params'] was edited); load a state_dict for these params or create a new LBFGS")
+
     # -- flat vectors (torch's _gather_flat_grad, _add_grad, _clone_param, _set_param) ---------
 
     def _arrays(self) -> list[NDArray[Any]]:
@@ -578,6 +596,12 @@ class LBFGS(Optimizer):
             raise TypeError(f"LBFGS.step's closure must be callable, got {type(closure).__name__}")
         if len(self.param_groups) != 1:  # pragma: no cover (add_param_group refuses a second)
             raise InvalidParamError(_ONE_GROUP)
+        self._sync_params()
+        if self._params[0] is not self._state_param:
+            # torch keeps the state under the first param: a new first param starts afresh.
+            self._lbfgs_state.clear()
+            self._state_param = self._params[0]
+        self._check_before_step()
         group = self.param_groups[0]
         _check_options(group)
         user_errstate = np.geterr()

@@ -2,6 +2,8 @@
 
 The subclass names its engine and defaults; this class validates and registers params, holds
 the state buffers (NumPy arrays the engine writes in place) and makes each `step` one call.
+The engine re-checks every array it writes before each step; when a group's ``params`` list was
+edited, the step registers the groups again (torch steps what the lists hold).
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ class _Engine(Protocol):
     def add_group(self, group: dict[str, Any], params: list[NDArray[Any]], states: list[list[NDArray[Any]]],
                   steps: list[NDArray[Any]], prefix: str) -> None: ...
     def refresh(self, params: list[NDArray[Any]]) -> None: ...
-    def step(self, grads: Any, groups: list[dict[str, Any]]) -> None: ...
+    def step(self, grads: Any, groups: list[dict[str, Any]]) -> bool: ...
 
 
 def _array_of(param: Any, where: str) -> NDArray[Any]:
@@ -69,31 +71,138 @@ def _allocate_state(spec: list[tuple[str, float]], arrays: list[NDArray[Any]],
 
 class _State(Mapping[Any, dict[str, Any]]):
     """``optimizer.state``: param -> its state, like torch's. Keys are compared by identity, so
-    plain ndarrays (which are unhashable) work as keys. A param without state maps to ``{}``."""
+    plain ndarrays (which are unhashable) work as keys. A param without state maps to ``{}``.
+    As in torch, a param removed from its group's list keeps its state here (and gets it back if
+    it is listed again) until ``del optimizer.state[param]``."""
 
     def __init__(self, optimizer: Optimizer) -> None:
         self._optimizer = optimizer
 
     def __getitem__(self, param: Any) -> dict[str, Any]:
-        index = self._optimizer._index_of.get(id(param))
-        if index is None:
+        opt = self._optimizer
+        opt._sync_params(refresh=False)
+        index = opt._index_of.get(id(param))
+        if index is not None:
+            return opt._state_of(index)
+        if id(param) in opt._removed:
+            return opt._state_for(opt._removed[id(param)], "state of a param removed from its group")
+        raise KeyError("not a param of this optimizer")
+
+    def __delitem__(self, param: Any) -> None:
+        """Drops the state of a param no group lists any more (as ``del`` on torch's dict)."""
+        opt = self._optimizer
+        opt._sync_params(refresh=False)
+        if id(param) in opt._removed:
+            del opt._removed[id(param)]
+        elif id(param) in opt._index_of:
+            raise InvalidParamError("a param that a group lists keeps its state; remove it from its group's "
+                                    "'params' first")
+        else:
             raise KeyError("not a param of this optimizer")
-        return self._optimizer._state_of(index)
 
     def __iter__(self) -> Iterator[Any]:
         opt = self._optimizer
-        return (p for i, p in enumerate(opt._params) if opt._has_state(i))
+        opt._sync_params(refresh=False)
+        listed = (p for i, p in enumerate(opt._params) if opt._has_state(i))
+        removed = (r.param for r in opt._removed.values() if opt._eager_state or r.has_state)
+        return iter([*listed, *removed])
 
     def __len__(self) -> int:
         return sum(1 for _ in self)
 
     def __contains__(self, param: object) -> bool:
-        index = self._optimizer._index_of.get(id(param))
-        return index is not None and self._optimizer._has_state(index)
+        opt = self._optimizer
+        opt._sync_params(refresh=False)
+        index = opt._index_of.get(id(param))
+        if index is None:
+            removed = opt._removed.get(id(param))
+            return removed is not None and (opt._eager_state or removed.has_state)
+        return opt._has_state(index)
 
     def __repr__(self) -> str:
         return repr({i: self._optimizer._state_of(i) for i in range(len(self._optimizer._params))
                      if self._optimizer._has_state(i)})
+
+
+class _ParamState(dict[str, Any]):
+    """``optimizer.state[param]`` of a param with state: its state arrays, which the engine
+    writes in place. Assigning ``state[name] = value`` copies ``value`` into the optimizer's
+    buffer, after checking it (a number array of the buffer's shape; a ``step`` a whole number
+    >= 0); entries cannot be added or removed, since the engine keeps exactly these."""
+
+    def __init__(self, entries: dict[str, Any], where: str) -> None:
+        super().__init__(entries)
+        self._where = where
+
+    def _checked(self, name: str, value: Any) -> tuple[NDArray[Any], NDArray[Any]]:
+        where = f"{self._where}['{name}']"
+        if name not in self:
+            raise InvalidParamError(f"{self._where} has no state '{name}'; it keeps {list(self)}, which can be "
+                                    "assigned but not added to")
+        target: NDArray[Any] = dict.__getitem__(self, name)
+        array = np.asarray(value)
+        if array.dtype.kind not in "biuf":
+            raise ParamDTypeError(f"{where} must be a real number array, got dtype {array.dtype}")
+        if array.shape != target.shape:
+            raise InvalidParamError(f"{where} has shape {target.shape}; cannot assign an array of shape "
+                                    f"{array.shape} (assign one of the same shape, or load a state_dict)")
+        if name == "step":
+            step = float(array)
+            if not (math.isfinite(step) and step >= 0 and step == int(step)):
+                raise InvalidHyperparameterError(f"{where} must be a whole number >= 0, got {step}")
+        return target, array
+
+    def __setitem__(self, name: str, value: Any) -> None:
+        target, array = self._checked(name, value)
+        np.copyto(target, array, casting="unsafe")
+
+    def update(self, *args: Any, **kwargs: Any) -> None:
+        checked = [self._checked(name, value) for name, value in dict(*args, **kwargs).items()]
+        for target, array in checked:  # all checked first: nothing half-assigned
+            np.copyto(target, array, casting="unsafe")
+
+    def __ior__(self, other: Any) -> _ParamState:  # type: ignore[override,misc]
+        self.update(other)
+        return self
+
+    def setdefault(self, name: str, default: Any = None) -> Any:
+        if name not in self:
+            self._checked(name, default)  # raises: entries cannot be added
+        return self[name]
+
+    def _cannot_remove(self, *args: Any) -> Any:
+        raise InvalidParamError(f"{self._where}'s entries cannot be removed: the optimizer keeps exactly "
+                                f"{list(self)}; assign new values instead")
+
+    __delitem__ = pop = popitem = clear = _cannot_remove
+
+
+class _Registered:
+    """A param's registration: the object listed, and its state (views and engine arrays)."""
+
+    __slots__ = ("param", "buffers", "views", "step")
+
+    def __init__(self, param: Any, buffers: dict[str, NDArray[Any]], views: dict[str, NDArray[Any]],
+                 step: NDArray[np.float64]) -> None:
+        self.param, self.buffers, self.views, self.step = param, buffers, views, step
+
+    @property
+    def has_state(self) -> bool:
+        return bool(self.step[0] != 0)  # NaN too: a bad count shows, and the step rejects it
+
+
+def _param_list(params: Any, where: str) -> list[Any]:
+    """A group's 'params' as a list (a lone array or Parameter is wrapped, as torch does); a
+    list is kept as it is, so that a caller's reference to it stays the group's list."""
+    if isinstance(params, list):
+        return params
+    if isinstance(params, (np.ndarray, Tensor)) or hasattr(params, "data"):
+        return [params]
+    if isinstance(params, (set, frozenset)):
+        raise ParamDTypeError(_SET_OF_PARAMS)
+    if params is None:
+        raise InvalidParamError(f"{where} needs a 'params' entry")
+    return list(params)
 
 
 _SET_OF_PARAMS = ("params must be an ordered collection (a list), not a set: grads and state_dict "
@@ -118,10 +227,14 @@ class Optimizer:
         self.param_groups: list[dict[str, Any]] = []
         self.state = _State(self)
         self._engine = type(self)._engine_class()
+        # Per registered param, in group order: the object listed and its state.
         self._params: list[Any] = []
+        self._registered: list[_Registered] = []
         self._index_of: dict[int, int] = {}
-        self._state_views: list[dict[str, NDArray[Any]]] = []
-        self._steps: list[NDArray[np.float64]] = []
+        # What each group's 'params' listed when it was registered, to spot edits of the lists.
+        self._listed: list[list[Any]] = []
+        # State of params removed from their group's list, by id (torch keeps it in its dict).
+        self._removed: dict[int, _Registered] = {}
         self._has_plain_arrays = False
         self._has_foreign_params = False
         self._seen_data_version = Tensor.data_version
@@ -144,15 +257,9 @@ class Optimizer:
         """Adds a group of params with its own options; unset options take the defaults."""
         if not isinstance(param_group, dict):
             raise ParamDTypeError(f"a param group must be a dict, got {type(param_group).__name__}")
+        self._sync_params()
         group = dict(param_group)
-        params = group.get("params")
-        if isinstance(params, (np.ndarray, Tensor)) or hasattr(params, "data"):
-            params = [params]
-        elif isinstance(params, (set, frozenset)):
-            raise ParamDTypeError(_SET_OF_PARAMS)
-        elif params is None:
-            raise InvalidParamError("a param group needs a 'params' entry")
-        params = list(params)
+        params = list(_param_list(group.get("params"), "a param group"))  # a copy, as torch
         for key, value in self.defaults.items():
             group.setdefault(key, value)
         group["params"] = params
@@ -160,35 +267,94 @@ class Optimizer:
             if id(p) in self._index_of:
                 raise InvalidParamError(f"param_groups[{len(self.param_groups)}]['params'][{i}] appears in "
                                         "more than one param group")
-        views, steps = self._register(self._engine, group, len(self.param_groups))
-        for p in params:
-            self._index_of[id(p)] = len(self._params)
-            self._params.append(p)
-            self._has_plain_arrays |= isinstance(p, np.ndarray)
-            self._has_foreign_params |= not isinstance(p, (np.ndarray, Tensor))
-        self._state_views.extend(views)
-        self._steps.extend(steps)
+        registered = self._register(self._engine, group, len(self.param_groups), self._removed)
+        for entry in registered:
+            self._removed.pop(id(entry.param), None)
+        self._add_registered(registered)
+        self._listed.append(list(params))
         self.param_groups.append(group)
 
-    def _register(self, engine: _Engine, group: dict[str, Any],
-                  index: int) -> tuple[list[dict[str, NDArray[Any]]], list[NDArray[np.float64]]]:
-        """Allocates a group's state (fresh, at its initial values) and registers it with ``engine``;
-        returns each param's state views and step counter."""
+    def _add_registered(self, registered: list[_Registered]) -> None:
+        for entry in registered:
+            p = entry.param
+            self._index_of[id(p)] = len(self._params)
+            self._params.append(p)
+            self._registered.append(entry)
+            self._has_plain_arrays |= isinstance(p, np.ndarray)
+            self._has_foreign_params |= not isinstance(p, (np.ndarray, Tensor))
+
+    def _register(self, engine: _Engine, group: dict[str, Any], index: int,
+                  kept: Mapping[int, _Registered]) -> list[_Registered]:
+        """Registers a group with ``engine``: each param keeps its entry in ``kept`` (its state,
+        when it was registered before) or gets fresh state at its initial values."""
         prefix = f"param_groups[{index}]['params']"
-        arrays = [_array_of(p, f"{prefix}[{i}]") for i, p in enumerate(group["params"])]
+        params = group["params"]
+        arrays = [_array_of(p, f"{prefix}[{i}]") for i, p in enumerate(params)]
         spec, scalar_spec = self._engine_class.state_spec(group, f"param_groups[{index}]")
-        states = _allocate_state(spec, arrays, self._state_shape)
+        fresh = [i for i, p in enumerate(params) if id(p) not in kept]
+        states = _allocate_state(spec, [arrays[i] for i in fresh], self._state_shape)
         # Per param: the step count, then the rule's scalar state (NAdam's mu_product, ...).
-        counters = np.zeros((len(arrays), 1 + len(scalar_spec)), dtype=np.float64)
+        counters = np.zeros((len(fresh), 1 + len(scalar_spec)), dtype=np.float64)
         counters[:, 1:] = [initial for _, initial in scalar_spec]
-        steps = list(counters)
-        engine.add_group(group, arrays, [list(state.values()) for state in states], steps, prefix)
-        views = []
-        for state, row in zip(states, steps):
-            view = dict(state)
-            view.update((name, row[k + 1:k + 2].reshape(())) for k, (name, _) in enumerate(scalar_spec))
-            views.append(view)
-        return views, steps
+        new = dict(zip(fresh, zip(states, counters)))
+        registered = []
+        for i, p in enumerate(params):
+            if i in new:
+                buffers, step = new[i]
+                views = dict(buffers)
+                views.update((name, step[k + 1:k + 2].reshape(())) for k, (name, _) in enumerate(scalar_spec))
+                registered.append(_Registered(p, buffers, views, step))
+                continue
+            entry = kept[id(p)]
+            needed = [name for name, _ in spec if self._state_shape(name, arrays[i].shape) is not None]
+            if list(entry.buffers) != needed or len(entry.step) != 1 + len(scalar_spec):
+                raise InvalidHyperparameterError(
+                    f"{prefix}[{i}] keeps the state {list(entry.views)}, but param_groups[{index}]'s options "
+                    "now need other state; options that change the optimizer's state (amsgrad, momentum, "
+                    "centered) cannot change after construction, create a new optimizer instead")
+            registered.append(entry)
+        engine.add_group(group, arrays, [list(r.buffers.values()) for r in registered],
+                         [r.step for r in registered], prefix)
+        return registered
+
+    def _sync_params(self, refresh: bool = True) -> None:
+        """Registers the params the groups list now if a list was edited (torch steps what the
+        lists hold: a param that stays keeps its state, a new one starts fresh, a removed one
+        keeps its state aside), and with ``refresh`` points the engine at replaced
+        ``Parameter.data`` arrays."""
+        if len(self._listed) == len(self.param_groups) and all(
+                isinstance(group.get("params"), list) and len(group["params"]) == len(listed)
+                and all(a is b for a, b in zip(group["params"], listed))
+                for group, listed in zip(self.param_groups, self._listed)):
+            if refresh and (self._has_foreign_params or self._seen_data_version != Tensor.data_version):
+                self._engine.refresh([_array_of(p, "param") for p in self._params])
+                self._seen_data_version = Tensor.data_version
+            return
+        if len(self._listed) != len(self.param_groups):
+            raise InvalidParamError(f"the optimizer has {len(self._listed)} param groups registered but "
+                                    f"param_groups has {len(self.param_groups)}; add groups with add_param_group")
+        kept = {**self._removed, **{id(r.param): r for r in self._registered}}
+        lists = [_param_list(group.get("params"), f"param_groups[{g}]")
+                 for g, group in enumerate(self.param_groups)]
+        seen: set[int] = set()
+        for g, params in enumerate(lists):
+            for i, p in enumerate(params):
+                if id(p) in seen:
+                    raise InvalidParamError(f"param_groups[{g}]['params'][{i}] appears twice in the param groups")
+                seen.add(id(p))
+        engine = self._engine_class()
+        registered = []
+        for g, (group, params) in enumerate(zip(self.param_groups, lists)):
+            registered.extend(self._register(engine, {**group, "params": params}, g, kept))
+        # Everything is registered on the side: switch over.
+        for group, params in zip(self.param_groups, lists):
+            group["params"] = params
+        self._engine, self._listed = engine, [list(params) for params in lists]
+        self._params, self._registered, self._index_of = [], [], {}
+        self._has_plain_arrays = self._has_foreign_params = False
+        self._add_registered(registered)
+        self._removed = {key: entry for key, entry in kept.items() if key not in self._index_of}
+        self._seen_data_version = Tensor.data_version
 
     @staticmethod
     def _state_shape(name: str, shape: tuple[int, ...]) -> tuple[int, ...] | None:
@@ -212,28 +378,27 @@ class Optimizer:
         loss = closure() if closure is not None else None
         if grads is None:
             grads = self._grads_from_params()
-        self._refresh_params()
-        self._engine.step(grads, self.param_groups)
+        if self._has_foreign_params or self._seen_data_version != Tensor.data_version:
+            self._sync_params()
+        # The engine does nothing and returns False when a group's 'params' list was edited.
+        if not self._engine.step(grads, self.param_groups):
+            self._sync_params()
+            self._engine.step(grads, self.param_groups)
         return loss
 
-    def _refresh_params(self) -> None:
-        """Points the engine at the arrays of params whose ``.data`` may have been replaced."""
-        if self._has_foreign_params or self._seen_data_version != Tensor.data_version:
-            self._engine.refresh([_array_of(p, "param") for p in self._params])
-            self._seen_data_version = Tensor.data_version
-
     def _grads_from_params(self) -> Grads:
-        if self._has_plain_arrays:
+        params = [p for group in self.param_groups for p in group["params"]]
+        if any(isinstance(p, np.ndarray) for p in params):
             raise InvalidParamError(
                 "this optimizer's params are plain ndarrays, which carry no .grad: pass the grads, "
                 "opt.step([g0, g1, ...]), or use optrs.Parameter"
             )
-        return [p.grad for p in self._params]
+        return [p.grad for p in params]
 
     @profiled_method
     def zero_grad(self, set_to_none: bool = True) -> None:
         """Resets the ``.grad`` of every param (plain ndarrays have none and are left alone)."""
-        for p in self._params:
+        for p in (p for group in self.param_groups for p in group["params"]):
             if isinstance(p, np.ndarray) or getattr(p, "grad", None) is None:
                 continue
             if set_to_none:
@@ -244,20 +409,37 @@ class Optimizer:
     # -- state ----------------------------------------------------------------------------------
 
     def _has_state(self, index: int) -> bool:
-        return self._eager_state or self._steps[index][0] > 0
+        return self._eager_state or self._registered[index].has_state
 
     def _state_of(self, index: int) -> dict[str, Any]:
-        if not self._has_state(index):
+        return self._state_for(self._registered[index], f"state of {self._label_of(index)}")
+
+    def _state_for(self, entry: _Registered, where: str) -> dict[str, Any]:
+        if not (self._eager_state or entry.has_state):
             return {}
         state: dict[str, Any] = {}
         if self._step_in_state:
-            state["step"] = self._steps[index][0:1].reshape(())
-        state.update(self._state_views[index])
-        return state
+            state["step"] = entry.step[0:1].reshape(())
+        state.update(entry.views)
+        return _ParamState(state, where)
+
+    def _label_of(self, index: int) -> str:
+        for g, group in enumerate(self.param_groups):
+            if index < len(group["params"]):
+                return f"param_groups[{g}]['params'][{index}]"
+            index -= len(group["params"])
+        return "param"  # pragma: no cover (every index is in a group)
 
     def state_dict(self) -> dict[str, Any]:
         """torch's layout: ``{"state": {index: {...}}, "param_groups": [{..., "params": [indices]}]}``,
         with NumPy copies, so it pickles and is a snapshot that later steps do not change."""
+        self._sync_params(refresh=False)
+        removed = [r for r in self._removed.values() if self._eager_state or r.has_state]
+        if removed:
+            raise InvalidParamError(
+                f"{len(removed)} param(s) removed from the param groups still have state, which a state_dict "
+                "cannot index (torch raises KeyError here); drop it with del opt.state[param], or list the "
+                "param again")
         state = {i: {k: np.array(v, copy=True) for k, v in self._state_of(i).items()}
                  for i in range(len(self._params)) if self._has_state(i)}
         groups = []
@@ -280,14 +462,14 @@ class Optimizer:
         if not isinstance(state_dict, Mapping) or "state" not in state_dict or "param_groups" not in state_dict:
             raise InvalidParamError("state_dict must be a dict with 'state' and 'param_groups', "
                                     "as returned by Optimizer.state_dict()")
+        self._sync_params(refresh=False)
         saved_groups = list(state_dict["param_groups"])
         if len(saved_groups) != len(self.param_groups):
             raise InvalidParamError(f"state_dict has {len(saved_groups)} param groups, "
                                     f"this optimizer has {len(self.param_groups)}")
         engine = self._engine_class()
         new_groups: list[dict[str, Any]] = []
-        views: list[dict[str, NDArray[Any]]] = []
-        steps: list[NDArray[np.float64]] = []
+        registered: list[_Registered] = []
         position_of: dict[Any, int] = {}
         for g, (saved, group) in enumerate(zip(saved_groups, self.param_groups)):
             keys = list(saved.get("params", []))
@@ -297,21 +479,19 @@ class Optimizer:
             for key in keys:
                 position_of[key] = len(position_of)
             new_group = {**self.defaults, **saved, "params": group["params"]}
-            group_views, group_steps = self._register(engine, new_group, g)
+            registered.extend(self._register(engine, new_group, g, {}))
             new_groups.append(new_group)
-            views.extend(group_views)
-            steps.extend(group_steps)
         for key, entry in dict(state_dict["state"]).items():
             if key not in position_of:
                 raise InvalidParamError(f"state_dict's state has an entry for param {key!r}, "
                                         "which no param group lists")
-            index = position_of[key]
+            target = registered[position_of[key]]
             step = float(np.asarray(entry.get("step", 1.0)))
             if not (math.isfinite(step) and step >= 0 and step == int(step)):
                 raise InvalidHyperparameterError(f"state_dict's state[{key!r}]['step'] is {step}; "
                                                  "it must be a whole number >= 0")
-            steps[index][0] = step
-            for name, view in views[index].items():
+            target.step[0] = step
+            for name, view in target.views.items():
                 if name not in entry:
                     raise InvalidParamError(f"state_dict's state[{key!r}] has no '{name}'")
                 value = np.asarray(entry[name])
@@ -319,8 +499,9 @@ class Optimizer:
                     raise InvalidParamError(f"state_dict's state[{key!r}]['{name}'] has shape {value.shape}, "
                                             f"but this optimizer's has shape {view.shape}")
                 np.copyto(view, value, casting="unsafe")
-        # Everything is checked and in place on the side: switch over.
-        self._engine, self._state_views, self._steps = engine, views, steps
+        # Everything is checked and in place on the side: switch over. As torch's load replaces
+        # its whole state dict, the state of params no group lists is dropped.
+        self._engine, self._registered, self._removed = engine, registered, {}
         for group, new_group in zip(self.param_groups, new_groups):
             group.clear()
             group.update(new_group)

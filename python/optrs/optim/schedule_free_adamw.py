@@ -67,12 +67,12 @@ class ScheduleFreeAdamW(Optimizer):
 
     def train(self) -> None:
         """Train mode: moves the params from ``x`` to ``y``, where gradients are taken."""
-        self._refresh_params()
+        self._sync_params()
         self._engine.set_train_mode(self.param_groups, True)
 
     def eval(self) -> None:
         """Eval mode: moves the params from ``y`` to the average ``x``, to evaluate or save."""
-        self._refresh_params()
+        self._sync_params()
         self._engine.set_train_mode(self.param_groups, False)
 
     def step(self, grads: Grads | Callable[[], Any] | None = None,

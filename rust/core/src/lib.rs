@@ -3,6 +3,7 @@
 
 pub mod driver;
 mod float;
+pub mod layout;
 pub mod matmul;
 pub mod newton_schulz;
 pub mod nn;

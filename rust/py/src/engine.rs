@@ -1,15 +1,29 @@
 //! The state an optimizer keeps on the Rust side between steps, and the one call per step.
 //!
-//! An `Engine` holds, for every param, a reference to its array, its data pointer and the
-//! pointers of its state buffers and step counter, all checked once when the param group is
-//! added. A step then only checks the grads and the group hyperparameters, all of them before
-//! any array is touched, and runs every tensor's update in one GIL-free call into the core.
+//! An `Engine` holds, for every param, its array, its state buffers and its step counter, each as
+//! a [`Held`] array: a strong reference and what the array looked like when the param group was
+//! added (data pointer, dtype, shape, flags, base). Python can change any of that in place
+//! between steps, so each step first re-checks, in O(1) per array, every array it will write,
+//! every grad against the param as registered, every step counter's value, and whether the
+//! groups still list the params registered; only then does it run every tensor's update in one
+//! GIL-free call into the core.
+//!
+//! State buffers are NumPy arrays the optimizer hands out (`opt.state[p]`), so they are checked
+//! like params rather than made unreachable. That is the cheaper robust option: the checks
+//! compare a few fields per array, and the flat arrays the state views share (reachable as
+//! `view.base`, and resizable through it) are checked once per step however many views they
+//! hold (`held::Owners`); see `benches/bench_step_overhead.py`. Engine-owned memory would
+//! still need the params checked, would make state a foreign buffer that `load_state_dict`,
+//! checkpoints and list edits must copy around, and could not stop a view being re-typed.
 
-use crate::arrays::{check_array, is_writeable, shape_str, Access, ArrayInfo, DType, DataPtr};
+use crate::arrays::{check_array, shape_str, Access, ArrayInfo, DType, DataPtr};
 use crate::errors::{invalid_hyperparameter, invalid_param, param_dtype};
-use numpy::{PyUntypedArray, PyUntypedArrayMethods};
+use crate::held::{Held, Owners};
+use numpy::PyUntypedArrayMethods;
 use optrs_core::driver::Work;
+use optrs_core::layout::{disjoint_ranges, overlapping, ByteRange, LayoutError};
 use optrs_core::{Float, Rule, TensorMut, MAX_STATE};
+use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyString};
 use std::marker::PhantomData;
@@ -69,37 +83,38 @@ fn wrong_type(key: &Bound<'_, PyString>, value: &Bound<'_, PyAny>, expected: &st
 
 /// One param and everything the step writes for it.
 struct Slot {
-    param: Py<PyUntypedArray>,
-    dtype: DType,
-    data: DataPtr,
+    param: Held,
+    /// Elements of the param (and of each state buffer), as registered.
     len: usize,
-    /// State buffers in the rule's slot order; unused slots are null and never read.
-    state: [DataPtr; MAX_STATE],
+    /// State buffers in the rule's slot order, named by `names`.
+    state: Vec<Held>,
+    names: &'static [&'static str],
     /// The step count, then the rule's per-param scalar state: `step_len` float64s.
-    step: DataPtr,
+    step: Held,
     step_len: usize,
-    /// Keeps the state and step arrays alive as long as the pointers above are used.
-    _owners: Vec<Py<PyAny>>,
     label: String,
 }
 
 struct Group {
     slots: std::ops::Range<usize>,
     state_names: &'static [&'static str],
+    /// What the group dict's 'params' listed when the group was added (params or the objects
+    /// that carry them, such as `Parameter`s), if it had such a list. Each step first checks
+    /// that the list still holds exactly these: torch steps what the list holds, so an edited
+    /// list makes `step` return false and the optimizer register the group again.
+    listed: Option<Vec<Py<PyAny>>>,
 }
 
-/// A byte range written by a step, and who owns it (for error messages).
-struct Written {
-    start: usize,
-    end: usize,
-    owner: String,
-}
+/// What a written byte range holds: the slot, and which of its arrays.
+type Tag = (usize, Holds);
 
 pub struct Engine<R> {
     slots: Vec<Slot>,
     groups: Vec<Group>,
     /// Every written byte range, sorted by start and pairwise disjoint.
-    written: Vec<Written>,
+    written: Vec<ByteRange<Tag>>,
+    /// The arrays that held params, state buffers and step counters are views of.
+    owners: Owners,
     rule: PhantomData<R>,
 }
 
@@ -109,6 +124,7 @@ impl<R: FromGroup> Default for Engine<R> {
             slots: Vec::new(),
             groups: Vec::new(),
             written: Vec::new(),
+            owners: Owners::default(),
             rule: PhantomData,
         }
     }
@@ -149,10 +165,26 @@ pub fn state_spec<R: FromGroup>(group: &Bound<'_, PyAny>, label: &str) -> PyResu
     ))
 }
 
+/// What to do about a param that changed since it was registered.
+fn param_fix() -> String {
+    "the optimizer keeps state for the array as registered, so undo the change, or give the \
+     changed param a fresh start: remove it from its group's 'params' and add the new array \
+     (opt.param_groups[g]['params'][i] = new_array), or create a new optimizer"
+        .into()
+}
+
+/// What to do about a state array that changed since it was registered.
+fn state_fix() -> String {
+    "optimizer state can be written in place or assigned (opt.state[p][name] = value), but not \
+     resized, re-typed or reshaped; load a state_dict() to restore it, or create a new optimizer"
+        .into()
+}
+
 impl<R: FromGroup> Engine<R> {
     /// Registers a param group: `params[i]` with its state arrays `states[i]` (in the order of
     /// `state_spec`) and its step counter `steps[i]` (a float64 array of one element).
-    /// `prefix` names the params in errors, e.g. "param_groups[1]['params']".
+    /// `prefix` names the params in errors, e.g. "param_groups[1]['params']". When
+    /// `group["params"]` is a list of as many objects, a step checks that it still lists them.
     pub fn add_group(
         &mut self,
         group: &Bound<'_, PyAny>,
@@ -175,6 +207,7 @@ impl<R: FromGroup> Engine<R> {
                 steps.len()
             )));
         }
+        let step_len = 1 + rule.scalar_state_names().len();
         let mut slots = Vec::with_capacity(params.len());
         for (i, ((param, state), step)) in params.iter().zip(&states).zip(&steps).enumerate() {
             let label = format!("{prefix}[{i}]");
@@ -188,21 +221,15 @@ impl<R: FromGroup> Engine<R> {
                     names.join(", ")
                 )));
             }
-            let mut state_ptrs = [DataPtr(std::ptr::null_mut()); MAX_STATE];
-            let mut owners = Vec::with_capacity(names.len() + 1);
-            for ((buffer, name), ptr) in state.iter().zip(names).zip(&mut state_ptrs) {
-                let buffer_info = check_array(
-                    buffer,
-                    &|| format!("{label}'s state '{name}'"),
-                    Access::Write,
-                )?;
-                check_same_layout(&info, &buffer_info, &format!("{label}'s state '{name}'"))?;
-                *ptr = buffer_info.data;
-                owners.push(buffer.clone().unbind());
+            let mut held = Vec::with_capacity(names.len());
+            for (buffer, name) in state.iter().zip(names) {
+                let what = || format!("{label}'s state '{name}'");
+                let buffer_info = check_array(buffer, &what, Access::Write)?;
+                check_same_layout(&info, &buffer_info, &what())?;
+                held.push(Held::new(&buffer_info));
             }
             let step_info =
                 check_array(step, &|| format!("{label}'s step counter"), Access::Write)?;
-            let step_len = 1 + rule.scalar_state_names().len();
             if step_info.dtype != DType::F64 || step_info.len != step_len {
                 return Err(invalid_param(format!(
                     "{label}'s step counter must be a float64 array of {step_len} element(s): \
@@ -210,28 +237,28 @@ impl<R: FromGroup> Engine<R> {
                     rule.scalar_state_names().join(", ")
                 )));
             }
-            owners.push(step.clone().unbind());
             slots.push(Slot {
-                param: info.array.clone().unbind(),
-                dtype: info.dtype,
-                data: info.data,
+                param: Held::new(&info),
                 len: info.len,
-                state: state_ptrs,
-                step: step_info.data,
+                state: held,
+                names,
+                step: Held::new(&step_info),
                 step_len,
-                _owners: owners,
                 label,
             });
         }
+        let listed = listed_params(group, params.len())?;
         let start = self.slots.len();
         let mut all: Vec<&Slot> = self.slots.iter().collect();
         all.extend(&slots);
-        self.written = written_ranges(&all, |slot| names_of(&self.groups, slot, start, names))?;
+        self.written = written_ranges(&all)?;
         self.slots.extend(slots);
         self.groups.push(Group {
             slots: start..self.slots.len(),
             state_names: names,
+            listed,
         });
+        self.owners = owners_of(group.py(), &self.slots);
         Ok(())
     }
 
@@ -248,11 +275,11 @@ impl<R: FromGroup> Engine<R> {
         }
         let mut replaced = Vec::new();
         for (index, (param, slot)) in params.iter().zip(&self.slots).enumerate() {
-            if param.is(slot.param.bind(param.py())) {
+            if param.is(slot.param.array().bind(param.py())) {
                 continue;
             }
             let info = check_array(param, &|| slot.label.clone(), Access::Write)?;
-            if info.dtype != slot.dtype || info.len != slot.len {
+            if info.dtype != slot.param.dtype() || info.len != slot.len {
                 return Err(invalid_param(format!(
                     "{} was replaced by an array of {} {} elements, but its state holds {} {} elements; \
                      create a new optimizer for params that change size or dtype",
@@ -260,37 +287,27 @@ impl<R: FromGroup> Engine<R> {
                     info.len,
                     info.dtype.name(),
                     slot.len,
-                    slot.dtype.name()
+                    slot.param.dtype().name()
                 )));
             }
-            replaced.push((index, info));
+            replaced.push((index, Held::new(&info)));
         }
         if replaced.is_empty() {
             return Ok(());
         }
-        let old: Vec<(Py<PyUntypedArray>, DataPtr)> = replaced
-            .iter()
-            .map(|(i, _)| {
-                (
-                    self.slots[*i].param.clone_ref(params[0].py()),
-                    self.slots[*i].data,
-                )
-            })
-            .collect();
-        for (index, info) in &replaced {
-            self.slots[*index].param = info.array.clone().unbind();
-            self.slots[*index].data = info.data;
+        for (index, held) in &mut replaced {
+            std::mem::swap(&mut self.slots[*index].param, held);
         }
         let all: Vec<&Slot> = self.slots.iter().collect();
-        match written_ranges(&all, |slot| group_names(&self.groups, slot)) {
+        match written_ranges(&all) {
             Ok(written) => {
                 self.written = written;
+                self.owners = owners_of(params[0].py(), &self.slots);
                 Ok(())
             }
             Err(err) => {
-                for ((index, _), (param, data)) in replaced.iter().zip(old) {
-                    self.slots[*index].param = param;
-                    self.slots[*index].data = data;
+                for (index, held) in &mut replaced {
+                    std::mem::swap(&mut self.slots[*index].param, held);
                 }
                 Err(err)
             }
@@ -299,20 +316,26 @@ impl<R: FromGroup> Engine<R> {
 
     /// One optimizer step: `grads` has one entry per param in group order (None skips that
     /// param, as in torch); `groups` are the current param group dicts. `kernel` names the
-    /// update in profiler records.
+    /// update in profiler records. Returns false, having done nothing, when a group's 'params'
+    /// no longer lists the params registered (the caller registers the groups again).
     pub fn step(
         &mut self,
         py: Python<'_>,
         grads: &Bound<'_, PyAny>,
         groups: &Bound<'_, PyList>,
         kernel: &'static str,
-    ) -> PyResult<()> {
+    ) -> PyResult<bool> {
         if groups.len() != self.groups.len() {
             return Err(invalid_param(format!(
                 "the optimizer has {} param groups registered but param_groups has {}; add groups with add_param_group",
                 self.groups.len(),
                 groups.len()
             )));
+        }
+        for (dict, group) in groups.iter().zip(&self.groups) {
+            if !group.still_listed(&dict)? {
+                return Ok(false);
+            }
         }
         let mut rules = Vec::with_capacity(self.groups.len());
         for (index, (dict, group)) in groups.iter().zip(&self.groups).enumerate() {
@@ -338,6 +361,7 @@ impl<R: FromGroup> Engine<R> {
                 self.slots.len()
             )));
         }
+        self.owners.check(py)?;
         let mut active = Vec::with_capacity(grads.len());
         for (group_index, group) in self.groups.iter().enumerate() {
             for index in group.slots.clone() {
@@ -345,6 +369,7 @@ impl<R: FromGroup> Engine<R> {
                 if grad.is_none() {
                     continue;
                 }
+                self.check_slot(py, index)?;
                 let grad_info = self.check_grad(grad, index)?;
                 active.push((group_index, index, grad_info.data));
             }
@@ -358,9 +383,11 @@ impl<R: FromGroup> Engine<R> {
         for (group, index, grad) in active {
             let slot = &self.slots[index];
             // SAFETY: `step` points at `step_len` float64s of a writeable, aligned array this
-            // engine keeps alive; the GIL is held, and no other written range overlaps them.
-            let counters =
-                unsafe { std::slice::from_raw_parts_mut(slot.step.0 as *mut f64, slot.step_len) };
+            // engine holds and `check_slot` found unchanged; the GIL is held, and no other
+            // written range overlaps them.
+            let counters = unsafe {
+                std::slice::from_raw_parts_mut(slot.step.data().0 as *mut f64, slot.step_len)
+            };
             counters[0] += 1.0;
             let step = counters[0] as u64;
             let rule = rules[group];
@@ -374,16 +401,16 @@ impl<R: FromGroup> Engine<R> {
             if slot.len == 0 {
                 continue;
             }
-            match slot.dtype {
+            match slot.param.dtype() {
                 DType::F32 => work32.push(Work {
                     rule,
                     scalars,
-                    tensor: tensor_of::<f32>(slot, grad, slot.state),
+                    tensor: tensor_of::<f32>(slot, grad, slot.state_ptrs()),
                 }),
                 DType::F64 => work64.push(Work {
                     rule,
                     scalars,
-                    tensor: tensor_of::<f64>(slot, grad, slot.state),
+                    tensor: tensor_of::<f64>(slot, grad, slot.state_ptrs()),
                 }),
             }
         }
@@ -394,7 +421,7 @@ impl<R: FromGroup> Engine<R> {
         for (dict, rule) in groups.iter().zip(&rules) {
             rule.after_step(dict.cast::<PyDict>()?)?;
         }
-        Ok(())
+        Ok(true)
     }
 
     /// Runs `rules[g]` over every param of group `g` that has taken a step, with the param's
@@ -416,6 +443,7 @@ impl<R: FromGroup> Engine<R> {
                 rules.len()
             )));
         }
+        self.owners.check(py)?;
         let mut targets = Vec::new();
         for (group, rule) in self.groups.iter().zip(rules) {
             let Some(rule) = rule else {
@@ -426,11 +454,11 @@ impl<R: FromGroup> Engine<R> {
                 "the group keeps no state buffer {state}"
             );
             for index in group.slots.clone() {
+                self.check_slot(py, index)?;
                 let slot = &self.slots[index];
                 if slot.step_count() == 0.0 || slot.len == 0 {
                     continue;
                 }
-                check_writeable(slot, py)?;
                 targets.push((*rule, slot));
             }
         }
@@ -439,8 +467,8 @@ impl<R: FromGroup> Engine<R> {
         let mut work64 = Vec::new();
         let no_state = [DataPtr(std::ptr::null_mut()); MAX_STATE];
         for (rule, slot) in targets {
-            let from = slot.state[state];
-            match slot.dtype {
+            let from = slot.state[state].data();
+            match slot.param.dtype() {
                 DType::F32 => work32.push(Work {
                     rule,
                     scalars: (),
@@ -460,59 +488,131 @@ impl<R: FromGroup> Engine<R> {
         Ok(())
     }
 
+    /// Fails unless the param, state buffers and step counter of slot `index` are as registered
+    /// and its step count is a whole number >= 0 (as `load_state_dict` requires; a user can
+    /// write it through `opt.state[p]['step']`).
+    fn check_slot(&self, py: Python<'_>, index: usize) -> PyResult<()> {
+        let slot = &self.slots[index];
+        slot.param.check(py, &|| slot.label.clone(), &param_fix)?;
+        for (held, name) in slot.state.iter().zip(slot.names) {
+            held.check(
+                py,
+                &|| format!("{}'s state '{name}'", slot.label),
+                &state_fix,
+            )?;
+        }
+        slot.step
+            .check(py, &|| format!("{}'s step counter", slot.label), &state_fix)?;
+        let step = slot.step_count();
+        if !(step.is_finite() && step >= 0.0 && step.fract() == 0.0) {
+            return Err(invalid_hyperparameter(format!(
+                "{}'s state 'step' is {step}; it must be a whole number >= 0 (as load_state_dict \
+                 requires): set it with opt.state[p]['step'] = n",
+                slot.label
+            )));
+        }
+        Ok(())
+    }
+
+    /// The grad of slot `index`: checked against the param as registered (its element count,
+    /// dtype and shape), never against what the param's array says now.
     fn check_grad<'py>(&self, grad: &Bound<'py, PyAny>, index: usize) -> PyResult<ArrayInfo<'py>> {
         let slot = &self.slots[index];
         let what = || format!("grad of {}", slot.label);
         let info = check_array(grad, &what, Access::Read)?;
-        let param = slot.param.bind(grad.py());
-        if info.dtype != slot.dtype {
+        let dtype = slot.param.dtype();
+        if info.dtype != dtype {
             return Err(param_dtype(format!(
                 "{} has dtype {} but the param is {}; pass a {} grad (g.astype(np.{}))",
                 what(),
                 info.dtype.name(),
-                slot.dtype.name(),
-                slot.dtype.name(),
-                slot.dtype.name()
+                dtype.name(),
+                dtype.name(),
+                dtype.name()
             )));
         }
-        if info.array.shape() != param.shape() {
+        if info.array.shape() != slot.param.shape() || info.len != slot.len {
             return Err(invalid_param(format!(
                 "{} has shape {} but the param has shape {}",
                 what(),
                 shape_str(info.array.shape()),
-                shape_str(param.shape())
+                shape_str(slot.param.shape())
             )));
         }
-        check_writeable(slot, grad.py())?;
         let (start, end) = info.byte_range();
         if let Some(owner) = overlapping(&self.written, start, end) {
             return Err(invalid_param(format!(
-                "{} shares memory with {owner}, which the step writes; pass a separate grad array (a copy)",
-                what()
+                "{} shares memory with {}, which the step writes; pass a separate grad array (a copy)",
+                what(),
+                describe(&self.slots[owner.tag.0], owner.tag.1)
             )));
         }
         Ok(info)
     }
 }
 
-/// A param the optimizer has registered must still be writeable (a user may clear the flag).
-fn check_writeable(slot: &Slot, py: Python<'_>) -> PyResult<()> {
-    if is_writeable(slot.param.bind(py)) {
-        Ok(())
-    } else {
-        Err(invalid_param(format!(
-            "{} became read-only; the optimizer updates it in place, so make it writeable again",
-            slot.label
-        )))
+impl Group {
+    /// Whether `dict['params']` still lists exactly the objects registered (always true for a
+    /// group registered without such a list, and for a non-dict, which the caller then rejects).
+    fn still_listed(&self, dict: &Bound<'_, PyAny>) -> PyResult<bool> {
+        let (Some(listed), Ok(dict)) = (&self.listed, dict.cast::<PyDict>()) else {
+            return Ok(true);
+        };
+        let Some(params) = dict.get_item(intern!(dict.py(), "params"))? else {
+            return Ok(false);
+        };
+        let Ok(list) = params.cast::<PyList>() else {
+            return Ok(false);
+        };
+        Ok(list.len() == listed.len() && list.iter().zip(listed).all(|(item, held)| item.is(held)))
     }
+}
+
+/// The distinct bases of every array the slots hold.
+fn owners_of(py: Python<'_>, slots: &[Slot]) -> Owners {
+    let held = slots.iter().enumerate().flat_map(|(index, slot)| {
+        let state =
+            (slot.state.iter().enumerate()).map(move |(k, held)| (held, (index, Holds::State(k))));
+        std::iter::once((&slot.param, (index, Holds::Param)))
+            .chain(state)
+            .chain(std::iter::once((&slot.step, (index, Holds::Step))))
+    });
+    Owners::collect(py, held, |(index, holds): Tag| {
+        describe(&slots[index], holds)
+    })
+}
+
+/// The objects `group['params']` lists, if it is a list of `count` (the arrays registered).
+fn listed_params(group: &Bound<'_, PyAny>, count: usize) -> PyResult<Option<Vec<Py<PyAny>>>> {
+    let Ok(dict) = group.cast::<PyDict>() else {
+        return Ok(None);
+    };
+    let Some(params) = dict.get_item(intern!(group.py(), "params"))? else {
+        return Ok(None);
+    };
+    Ok(params
+        .cast::<PyList>()
+        .ok()
+        .filter(|list| list.len() == count)
+        .map(|list| list.iter().map(Bound::unbind).collect()))
 }
 
 impl Slot {
     /// How many steps the param has taken.
     fn step_count(&self) -> f64 {
-        // SAFETY: `step` points at an aligned float64 of an array this engine keeps alive; it is
-        // read with the GIL held, so no step is writing it.
-        unsafe { *(self.step.0 as *const f64) }
+        // SAFETY: `step` points at an aligned float64 of an array this engine holds (checked
+        // unchanged by `check_slot` before this is read); it is read with the GIL held, so no
+        // step is writing it.
+        unsafe { *(self.step.data().0 as *const f64) }
+    }
+
+    /// The data of the state buffers in slot order; unused slots are null and never read.
+    fn state_ptrs(&self) -> [DataPtr; MAX_STATE] {
+        let mut ptrs = [DataPtr(std::ptr::null_mut()); MAX_STATE];
+        for (ptr, held) in ptrs.iter_mut().zip(&self.state) {
+            *ptr = held.data();
+        }
+        ptrs
     }
 }
 
@@ -525,15 +625,17 @@ fn tensor_of<'a, T: Float>(
 ) -> TensorMut<'a, T> {
     let len = slot.len;
     // SAFETY: every pointer belongs to a C-contiguous, aligned array of `len` elements of type T
-    // (checked by `check_array` and the dtype/size comparisons) that the engine or the caller's
-    // grad list keeps alive for the whole step. The written ranges (param, state, step) are
-    // pairwise disjoint and no grad overlaps them (`written_ranges`, `check_grad`), so these
-    // `&mut` slices alias nothing; a state buffer read in the grad's place is not also passed
-    // as state. Python code may not touch the arrays meanwhile: the step's caller holds the
-    // engine mutably, and other threads writing an optimizer's params during its step is a data
-    // race the API documents as forbidden, as in torch.
+    // that the engine or the caller's grad list keeps alive for the whole step: the param and
+    // state arrays were checked unchanged since registration (`check_slot`: data pointer, dtype,
+    // shape, flags, and memory still held by their bases), the grad against the registered
+    // dtype and shape (`check_grad`). The written ranges (param, state, step) are pairwise
+    // disjoint and no grad overlaps them (`written_ranges`, `check_grad`), so these `&mut`
+    // slices alias nothing; a state buffer read in the grad's place is not also passed as
+    // state. Python code may not touch the arrays meanwhile: the step's caller holds the engine
+    // mutably, and other threads writing an optimizer's params during its step is a data race
+    // the API documents as forbidden, as in torch.
     unsafe {
-        let param = std::slice::from_raw_parts_mut(slot.data.0 as *mut T, len);
+        let param = std::slice::from_raw_parts_mut(slot.param.data().0 as *mut T, len);
         let grad = std::slice::from_raw_parts(grad.0 as *const T, len);
         let state = state.map(|ptr| {
             if ptr.0.is_null() {
@@ -564,118 +666,56 @@ fn check_same_layout(param: &ArrayInfo<'_>, buffer: &ArrayInfo<'_>, what: &str) 
     Ok(())
 }
 
-fn group_names(groups: &[Group], slot: usize) -> &'static [&'static str] {
-    groups
-        .iter()
-        .find(|g| g.slots.contains(&slot))
-        .map_or(&[], |g| g.state_names)
-}
-
-/// State names of `slot`: from its registered group, or `pending` for slots being added.
-fn names_of(
-    groups: &[Group],
-    slot: usize,
-    first_pending: usize,
-    pending: &'static [&'static str],
-) -> &'static [&'static str] {
-    if slot >= first_pending {
-        pending
-    } else {
-        group_names(groups, slot)
-    }
-}
-
 /// What a written byte range holds.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Debug)]
 enum Holds {
     Param,
     State(usize),
     Step,
 }
 
-#[derive(Clone, Copy)]
-struct Range {
-    start: usize,
-    end: usize,
-    slot: usize,
-    holds: Holds,
+fn describe(slot: &Slot, holds: Holds) -> String {
+    let label = &slot.label;
+    match holds {
+        Holds::Param => label.clone(),
+        Holds::Step => format!("{label}'s step counter"),
+        Holds::State(k) => format!(
+            "{label}'s state '{}'",
+            slot.names.get(k).copied().unwrap_or("?")
+        ),
+    }
 }
 
 /// Collects the byte ranges the step writes, sorted, and fails if any two overlap.
-fn written_ranges(
-    slots: &[&Slot],
-    names: impl Fn(usize) -> &'static [&'static str],
-) -> PyResult<Vec<Written>> {
+fn written_ranges(slots: &[&Slot]) -> PyResult<Vec<ByteRange<Tag>>> {
     let mut ranges = Vec::new();
     for (index, slot) in slots.iter().enumerate() {
-        let bytes = slot.len * slot.dtype.size();
-        let mut push = |ptr: DataPtr, bytes: usize, holds: Holds| {
-            let start = ptr.0 as usize;
-            if bytes > 0 {
-                ranges.push(Range {
-                    start,
-                    end: start + bytes,
-                    slot: index,
-                    holds,
-                });
-            }
-        };
-        push(slot.data, bytes, Holds::Param);
-        for (k, ptr) in slot
-            .state
-            .iter()
-            .enumerate()
-            .filter(|(_, p)| !p.0.is_null())
-        {
-            push(*ptr, bytes, Holds::State(k));
+        // Both fit: numpy allocated arrays of these sizes.
+        let bytes = slot.len.saturating_mul(slot.param.dtype().size());
+        ranges.push((slot.param.data().0 as usize, bytes, (index, Holds::Param)));
+        for (k, held) in slot.state.iter().enumerate() {
+            ranges.push((held.data().0 as usize, bytes, (index, Holds::State(k))));
         }
-        push(slot.step, 8 * slot.step_len, Holds::Step);
+        let step_bytes = slot.step_len.saturating_mul(8);
+        ranges.push((
+            slot.step.data().0 as usize,
+            step_bytes,
+            (index, Holds::Step),
+        ));
     }
-    ranges.sort_unstable_by_key(|r| r.start);
-    let describe = |range: &Range| -> String {
-        let label = &slots[range.slot].label;
-        match range.holds {
-            Holds::Param => label.clone(),
-            Holds::Step => format!("{label}'s step counter"),
-            Holds::State(k) => format!(
-                "{label}'s state '{}'",
-                names(range.slot).get(k).copied().unwrap_or("?")
-            ),
-        }
-    };
-    let mut written: Vec<Written> = Vec::with_capacity(ranges.len());
-    // The range reaching furthest so far: the one a later range would overlap first.
-    let mut furthest: Option<Range> = None;
-    for range in ranges {
-        if let Some(previous) = furthest.filter(|p| range.start < p.end) {
-            return Err(invalid_param(format!(
-                "{} shares memory with {}; every param needs its own memory (a param listed twice, \
-                 or views of one array, cannot be optimized together)",
-                describe(&range),
-                describe(&previous)
-            )));
-        }
-        if furthest.is_none_or(|p| range.end > p.end) {
-            furthest = Some(range);
-        }
-        written.push(Written {
-            start: range.start,
-            end: range.end,
-            owner: describe(&range),
-        });
-    }
-    Ok(written)
-}
-
-/// The owner of a written range that overlaps [start, end), if any.
-fn overlapping(written: &[Written], start: usize, end: usize) -> Option<&str> {
-    if start == end {
-        return None;
-    }
-    // The ranges are disjoint and sorted, so only the last one starting before `end` can overlap.
-    let candidates = written.partition_point(|w| w.start < end);
-    let last = written.get(candidates.checked_sub(1)?)?;
-    (last.end > start).then_some(last.owner.as_str())
+    let name = |(index, holds): Tag| describe(slots[index], holds);
+    disjoint_ranges(&ranges).map_err(|err| match err {
+        LayoutError::Overlap { first, second } => invalid_param(format!(
+            "{} shares memory with {}; every param needs its own memory (a param listed twice, \
+             or views of one array, cannot be optimized together)",
+            name(second),
+            name(first)
+        )),
+        LayoutError::Overflow(tag) => invalid_param(format!(
+            "{} lies at the end of the address space; pass a copy (np.array(x))",
+            name(tag)
+        )),
+    })
 }
 
 /// Defines the Python class of one optimizer's engine; methods of its own may follow in braces.
@@ -721,7 +761,7 @@ macro_rules! engine_class {
                 slf: &pyo3::Bound<'_, Self>,
                 grads: &pyo3::Bound<'_, pyo3::PyAny>,
                 groups: &pyo3::Bound<'_, pyo3::types::PyList>,
-            ) -> pyo3::PyResult<()> {
+            ) -> pyo3::PyResult<bool> {
                 let mut engine = slf.try_borrow_mut().map_err(|_| {
                     pyo3::exceptions::PyRuntimeError::new_err(
                         "this optimizer is already stepping in another thread; \
@@ -744,7 +784,8 @@ macro_rules! engine_class {
                 let mut engine = $crate::engine::Engine::<$rule>::default();
                 engine.add_group(group, params, states, steps, "params")?;
                 let groups = pyo3::types::PyList::new(py, [group])?;
-                engine.step(py, grads, &groups, concat!($name, ".apply"))
+                engine.step(py, grads, &groups, concat!($name, ".apply"))?;
+                Ok(())
             }
 
             $($($methods)*)?

@@ -4,6 +4,7 @@
 mod arrays;
 mod engine;
 mod errors;
+mod held;
 mod nn;
 mod optim;
 mod profiling;

@@ -6,6 +6,7 @@
 use crate::arrays::{check_array, shape_str, Access, ArrayInfo};
 use crate::errors::{invalid_hyperparameter, invalid_param, param_dtype};
 use numpy::PyUntypedArrayMethods;
+use optrs_core::layout::{disjoint_ranges, overlapping, ByteRange, LayoutError};
 use optrs_core::HyperError;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString};
@@ -177,47 +178,38 @@ pub fn check_like(
     Ok(())
 }
 
-/// A byte range the step writes: param `index`'s array, or its state array `state`.
-struct Written {
-    start: usize,
-    end: usize,
-    index: usize,
-    state: Option<&'static str>,
-}
+/// What a written byte range holds: param `index`'s array (None) or its state array `state`.
+type Tag = (usize, Option<&'static str>);
 
 /// Every array a step writes. Once [`check_disjoint`](Self::check_disjoint) passed, no two of
 /// them share memory, and grads are checked against them all.
 #[derive(Default)]
-pub struct WrittenRanges(Vec<Written>);
+pub struct WrittenRanges {
+    added: Vec<(usize, usize, Tag)>,
+    sorted: Vec<ByteRange<Tag>>,
+}
 
 impl WrittenRanges {
     /// Records param `index`'s array (`state` None) or its state array `state`.
     pub fn add(&mut self, info: &ArrayInfo<'_>, index: usize, state: Option<&'static str>) {
         let (start, end) = info.byte_range();
-        if start < end {
-            self.0.push(Written {
-                start,
-                end,
-                index,
-                state,
-            });
-        }
+        self.added.push((start, end - start, (index, state)));
     }
 
     /// Fails when two recorded arrays share memory.
     pub fn check_disjoint(&mut self, positions: &Positions) -> PyResult<()> {
-        self.0.sort_unstable_by_key(|w| w.start);
-        for pair in self.0.windows(2) {
-            // Sorted by start: if ranges i < j overlap, so do i and i + 1.
-            if pair[1].start < pair[0].end {
-                return Err(invalid_param(format!(
-                    "{} shares memory with {}; every param and state array needs its own memory \
-                     (a param listed twice, or views of one array, cannot be optimized together)",
-                    describe(&pair[1], positions),
-                    describe(&pair[0], positions)
-                )));
-            }
-        }
+        self.sorted = disjoint_ranges(&self.added).map_err(|err| match err {
+            LayoutError::Overlap { first, second } => invalid_param(format!(
+                "{} shares memory with {}; every param and state array needs its own memory \
+                 (a param listed twice, or views of one array, cannot be optimized together)",
+                describe(second, positions),
+                describe(first, positions)
+            )),
+            LayoutError::Overflow(tag) => invalid_param(format!(
+                "{} lies at the end of the address space; pass a copy (np.array(x))",
+                describe(tag, positions)
+            )),
+        })?;
         Ok(())
     }
 
@@ -229,25 +221,21 @@ impl WrittenRanges {
         positions: &Positions,
     ) -> PyResult<()> {
         let (start, end) = grad.byte_range();
-        if start == end {
-            return Ok(());
-        }
-        let candidates = self.0.partition_point(|w| w.start < end);
-        match candidates.checked_sub(1).map(|last| &self.0[last]) {
-            Some(owner) if owner.end > start => Err(invalid_param(format!(
+        match overlapping(&self.sorted, start, end) {
+            Some(owner) => Err(invalid_param(format!(
                 "grad of {} shares memory with {}, which the step writes; pass a separate grad \
                  array (a copy)",
                 positions.label(index),
-                describe(owner, positions)
+                describe(owner.tag, positions)
             ))),
-            _ => Ok(()),
+            None => Ok(()),
         }
     }
 }
 
-fn describe(written: &Written, positions: &Positions) -> String {
-    let param = positions.label(written.index);
-    match written.state {
+fn describe((index, state): Tag, positions: &Positions) -> String {
+    let param = positions.label(index);
+    match state {
         None => param,
         Some(name) => state_label(&param, name),
     }
