@@ -92,7 +92,8 @@ impl<T: Float, const DECAY: bool> Kernel for Flagged<AdagradKernel<'_, T>, DECAY
         for i in 0..n {
             let p = param[i];
             let g = k.grad.apply::<DECAY>(grad[i], p);
-            let s = sum[i] + g * g;
+            // state_sum.addcmul_(grad, grad, value=1)
+            let s = g.mul_add(g, sum[i]);
             sum[i] = s;
             param[i] = p + k.neg_clr * g / (s.sqrt() + k.eps);
         }

@@ -147,7 +147,7 @@ impl<T: Float, const INITIALISE: bool, const COUPLED: bool, const DECOUPLED: boo
             }
             let v = exp_avg_sq[i];
             if INITIALISE {
-                exp_avg_sq[i] = v + g * g;
+                exp_avg_sq[i] = g.mul_add(g, v);
                 param[i] = p;
                 continue;
             }
@@ -163,8 +163,8 @@ impl<T: Float, const INITIALISE: bool, const COUPLED: bool, const DECOUPLED: boo
             };
             let m = exp_avg[i].lerp(normed, k.one_minus_beta1);
             exp_avg[i] = m;
-            param[i] = p + k.neg_lr * m;
-            exp_avg_sq[i] = v * k.beta2 + k.one_minus_beta2 * g * g;
+            param[i] = k.neg_lr.mul_add(m, p);
+            exp_avg_sq[i] = (k.one_minus_beta2 * g).mul_add(g, v * k.beta2);
         }
     }
 }

@@ -127,7 +127,8 @@ impl<T: Float, const DECAY: bool, const AVERAGE: bool> Kernel
         for i in 0..n {
             let p = param[i];
             let g = k.grad.apply::<DECAY>(grad[i], p);
-            let p = p * k.decay_factor + k.neg_eta * g;
+            // param.mul_(1 - lambd * eta); param.add_(grad, alpha=-eta)
+            let p = k.neg_eta.mul_add(g, p * k.decay_factor);
             param[i] = p;
             ax[i] = if AVERAGE {
                 ax[i] + (p - ax[i]) * k.mu

@@ -99,7 +99,8 @@ impl<T: Float> Kernel for LionKernel<'_, T> {
             // The update interpolates with beta1, the momentum it keeps with beta2.
             let direction = sign(k.beta1 * m + k.one_minus_beta1 * g);
             param[i] = param[i] * k.decay_factor + k.neg_lr * direction;
-            exp_avg[i] = k.beta2 * m + k.one_minus_beta2 * g;
+            // exp_avg.mul_(beta2).add_(grad, alpha=1 - beta2)
+            exp_avg[i] = k.one_minus_beta2.mul_add(g, m * k.beta2);
         }
     }
 }

@@ -226,7 +226,8 @@ pub(crate) fn finite(name: &'static str, value: f64) -> Result<(), HyperError> {
 }
 
 /// torch's gradient prologue, shared by the rules: the gradient is negated when maximizing, then
-/// gets `weight_decay * param` added (L2 decay) when the rule's `DECAY` flag is set.
+/// gets `weight_decay * param` added (L2 decay) when the rule's `DECAY` flag is set, rounded once
+/// as torch's `grad.add(param, alpha=weight_decay)`.
 #[derive(Clone, Copy)]
 pub(crate) struct GradPrologue<T> {
     sign: T,
@@ -247,7 +248,7 @@ impl<T: Float> GradPrologue<T> {
     pub(crate) fn apply<const DECAY: bool>(self, grad: T, param: T) -> T {
         let g = grad * self.sign;
         if DECAY {
-            g + self.weight_decay * param
+            self.weight_decay.mul_add(param, g)
         } else {
             g
         }

@@ -62,10 +62,10 @@ impl Muon {
     /// torch's checks (`lr`, `momentum` and `weight_decay` >= 0, fewer than 100 Newton-Schulz
     /// steps), also rejecting NaN and inf.
     pub fn validate(&self) -> Result<(), HyperError> {
-        non_negative("lr", self.lr)?;
-        non_negative("weight_decay", self.weight_decay)?;
-        non_negative("momentum", self.momentum)?;
-        non_negative("eps", self.eps)?;
+        non_negative_f32("lr", self.lr)?;
+        non_negative_f32("weight_decay", self.weight_decay)?;
+        non_negative_f32("momentum", self.momentum)?;
+        non_negative_f32("eps", self.eps)?;
         for (name, value) in [
             "ns_coefficients[0]",
             "ns_coefficients[1]",
@@ -138,7 +138,7 @@ impl Muon {
         let decay = T::from_f64(1.0 - self.lr * self.weight_decay);
         let alpha = T::from_f64(-self.adjusted_lr(rows, cols));
         for (p, &u) in param.iter_mut().zip(&update) {
-            *p = *p * decay + alpha * T::from_f64(f64::from(u));
+            *p = alpha.mul_add(T::from_f64(f64::from(u)), *p * decay);
         }
     }
 }

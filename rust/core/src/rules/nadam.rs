@@ -142,7 +142,8 @@ impl<T: Float, const COUPLED: bool, const DECOUPLED: bool> Kernel
                 p = p * k.decay_factor;
             }
             let m = exp_avg[i].lerp(g, k.one_minus_beta1);
-            let v = exp_avg_sq[i] * k.beta2 + k.one_minus_beta2 * g * g;
+            // exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+            let v = (k.one_minus_beta2 * g).mul_add(g, exp_avg_sq[i] * k.beta2);
             exp_avg[i] = m;
             exp_avg_sq[i] = v;
             let denom = (v / k.bias_correction2).sqrt() + k.eps;

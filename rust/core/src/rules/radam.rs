@@ -137,7 +137,8 @@ impl<T: Float, const RECTIFIED: bool, const COUPLED: bool, const DECOUPLED: bool
                 p = p * k.decay_factor;
             }
             let m = exp_avg[i].lerp(g, k.one_minus_beta1);
-            let v = exp_avg_sq[i] * k.beta2 + k.one_minus_beta2 * g * g;
+            // exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+            let v = (k.one_minus_beta2 * g).mul_add(g, exp_avg_sq[i] * k.beta2);
             exp_avg[i] = m;
             exp_avg_sq[i] = v;
             let update = if RECTIFIED {

@@ -227,16 +227,18 @@ impl<T: Float, const FIRST: bool, const DECAY: bool> Kernel
             let y = param[i];
             let z_i = if FIRST { y } else { z[i] };
             let g = grad[i] * k.sign;
-            let v = exp_avg_sq[i] * k.beta2 + k.one_minus_beta2 * g * g;
+            // exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+            let v = (k.one_minus_beta2 * g).mul_add(g, exp_avg_sq[i] * k.beta2);
             exp_avg_sq[i] = v;
             let denom = (v / k.bias_correction2).sqrt() + k.eps;
             let normalised = if DECAY {
-                g / denom + k.weight_decay * y
+                k.weight_decay.mul_add(y, g / denom)
             } else {
                 g / denom
             };
-            param[i] = y.lerp(z_i, k.ckp1) + k.y_step * normalised;
-            z[i] = z_i - k.lr * normalised;
+            // y.lerp_(z, ckp1); y.add_(grad, alpha=y_step); z.sub_(grad, alpha=lr)
+            param[i] = k.y_step.mul_add(normalised, y.lerp(z_i, k.ckp1));
+            z[i] = (-k.lr).mul_add(normalised, z_i);
         }
     }
 }

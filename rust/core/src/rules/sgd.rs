@@ -137,12 +137,17 @@ impl<
                 let b = if FIRST {
                     g
                 } else {
-                    buffer[i] * k.momentum + k.one_minus_dampening * g
+                    // buf.mul_(momentum).add_(grad, alpha=1 - dampening)
+                    k.one_minus_dampening.mul_add(g, buffer[i] * k.momentum)
                 };
                 buffer[i] = b;
-                g = if NESTEROV { g + k.momentum * b } else { b };
+                g = if NESTEROV {
+                    k.momentum.mul_add(b, g)
+                } else {
+                    b
+                };
             }
-            param[i] = p + k.neg_lr * g;
+            param[i] = k.neg_lr.mul_add(g, p);
         }
     }
 }
