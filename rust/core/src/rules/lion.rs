@@ -68,13 +68,16 @@ struct LionKernel<'a, T> {
     tensor: TensorMut<'a, T>,
 }
 
-/// -1, 0 or 1 (0 for NaN, as `torch.sign`).
+/// -1, 0 or 1, and NaN for NaN: torch's CPU `sign(nan)` is 0, which would freeze an element
+/// whose gradient is NaN instead of letting the NaN reach the param.
 #[inline(always)]
 fn sign<T: Float>(x: T) -> T {
     if x > T::ZERO {
         T::ONE
     } else if x < T::ZERO {
         -T::ONE
+    } else if x.is_nan() {
+        x
     } else {
         T::ZERO
     }
