@@ -1,6 +1,6 @@
 //! Adadelta (`torch.optim.Adadelta`).
 
-use super::{closed_unit_interval, non_negative, GradPrologue, HyperError, Rule, TensorMut};
+use super::{closed_unit_interval, non_negative_f32, GradPrologue, HyperError, Rule, TensorMut};
 use crate::simd::{dispatch, Kernel};
 use crate::Float;
 
@@ -32,10 +32,10 @@ impl Rule for Adadelta {
     }
 
     fn validate(&self) -> Result<(), HyperError> {
-        non_negative("lr", self.lr)?;
+        non_negative_f32("lr", self.lr)?;
         closed_unit_interval("rho", self.rho)?;
-        non_negative("eps", self.eps)?;
-        non_negative("weight_decay", self.weight_decay)
+        non_negative_f32("eps", self.eps)?;
+        non_negative_f32("weight_decay", self.weight_decay)
     }
 
     type Scalars = ();

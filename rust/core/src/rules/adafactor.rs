@@ -16,7 +16,7 @@
 
 mod kernels;
 
-use super::{non_negative, HyperError};
+use super::{non_negative_f32, HyperError};
 use crate::simd::dispatch;
 use crate::{pool, Float};
 use kernels::{

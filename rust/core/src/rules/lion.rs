@@ -1,7 +1,7 @@
 //! Lion, evolved sign momentum (Chen et al., 2023, "Symbolic Discovery of Optimization
 //! Algorithms", Algorithm 2), with the paper's defaults.
 
-use super::{non_negative, unit_interval, HyperError, Rule, TensorMut};
+use super::{non_negative_f32, unit_interval, HyperError, Rule, TensorMut};
 use crate::simd::{dispatch, Kernel};
 use crate::Float;
 
@@ -33,10 +33,10 @@ impl Rule for Lion {
     }
 
     fn validate(&self) -> Result<(), HyperError> {
-        non_negative("lr", self.lr)?;
+        non_negative_f32("lr", self.lr)?;
         unit_interval("betas[0]", self.beta1)?;
         unit_interval("betas[1]", self.beta2)?;
-        non_negative("weight_decay", self.weight_decay)
+        non_negative_f32("weight_decay", self.weight_decay)
     }
 
     type Scalars = ();

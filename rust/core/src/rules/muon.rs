@@ -5,7 +5,7 @@
 //! implement [`Rule`](super::Rule) or go through the driver: [`step`] runs each matrix's update
 //! whole, the matrices in parallel on the pool and each product on the pool's threads.
 
-use super::{finite, non_negative, HyperError};
+use super::{finite, non_negative_f32, HyperError};
 use crate::newton_schulz::{self, NewtonSchulz, MAX_STEPS};
 use crate::{pool, Float};
 

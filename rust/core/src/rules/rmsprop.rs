@@ -1,6 +1,6 @@
 //! RMSprop, optionally centered and with momentum (`torch.optim.RMSprop`).
 
-use super::{non_negative, GradPrologue, HyperError, Rule, TensorMut};
+use super::{non_negative_f32, GradPrologue, HyperError, Rule, TensorMut};
 use crate::simd::{dispatch, Kernel};
 use crate::Float;
 
@@ -42,11 +42,11 @@ impl Rule for RMSprop {
     }
 
     fn validate(&self) -> Result<(), HyperError> {
-        non_negative("lr", self.lr)?;
-        non_negative("eps", self.eps)?;
-        non_negative("momentum", self.momentum)?;
-        non_negative("weight_decay", self.weight_decay)?;
-        non_negative("alpha", self.alpha)
+        non_negative_f32("lr", self.lr)?;
+        non_negative_f32("eps", self.eps)?;
+        non_negative_f32("momentum", self.momentum)?;
+        non_negative_f32("weight_decay", self.weight_decay)?;
+        non_negative_f32("alpha", self.alpha)
     }
 
     type Scalars = ();

@@ -11,7 +11,7 @@
 //! ([`GroupSchedule`]) lives in the group dict and advances once per step, also for params that
 //! had no grad.
 
-use super::{finite, non_negative, unit_interval, HyperError, Rule, TensorMut};
+use super::{finite, non_negative, non_negative_f32, unit_interval, HyperError, Rule, TensorMut};
 use crate::simd::{dispatch, Kernel};
 use crate::Float;
 
@@ -139,8 +139,8 @@ impl Rule for ScheduleFreeAdamW {
     }
 
     fn validate(&self) -> Result<(), HyperError> {
-        non_negative("lr", self.lr)?;
-        non_negative("eps", self.eps)?;
+        non_negative_f32("lr", self.lr)?;
+        non_negative_f32("eps", self.eps)?;
         if !(self.beta1 > 0.0 && self.beta1 < 1.0) {
             return Err(HyperError {
                 name: "betas[0]",
@@ -150,7 +150,7 @@ impl Rule for ScheduleFreeAdamW {
             });
         }
         unit_interval("betas[1]", self.beta2)?;
-        non_negative("weight_decay", self.weight_decay)?;
+        non_negative_f32("weight_decay", self.weight_decay)?;
         non_negative("warmup_steps", self.warmup_steps)?;
         non_negative("r", self.r)?;
         non_negative("weight_lr_power", self.weight_lr_power)?;

@@ -1,6 +1,6 @@
 //! Stochastic gradient descent with momentum, dampening and Nesterov (`torch.optim.SGD`).
 
-use super::{finite, non_negative, GradPrologue, HyperError, Rule, TensorMut};
+use super::{finite_f32, non_negative_f32, GradPrologue, HyperError, Rule, TensorMut};
 use crate::simd::{dispatch, Kernel};
 use crate::Float;
 
@@ -38,10 +38,10 @@ impl Rule for Sgd {
     }
 
     fn validate(&self) -> Result<(), HyperError> {
-        non_negative("lr", self.lr)?;
-        non_negative("momentum", self.momentum)?;
-        finite("dampening", self.dampening)?;
-        non_negative("weight_decay", self.weight_decay)?;
+        non_negative_f32("lr", self.lr)?;
+        non_negative_f32("momentum", self.momentum)?;
+        finite_f32("dampening", self.dampening)?;
+        non_negative_f32("weight_decay", self.weight_decay)?;
         if self.nesterov && (self.momentum <= 0.0 || self.dampening != 0.0) {
             return Err(HyperError {
                 name: "nesterov",
