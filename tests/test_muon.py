@@ -43,11 +43,10 @@ SHARED_MATCH_RMS = REFERENCE_DIR.parents[3] / "shared" / "reference" / "torch-2.
 
 
 @pytest.mark.skipif(not SHARED_MATCH_RMS.exists(), reason="the shared reference directory is not beside the repo")
-@pytest.mark.xfail(strict=True, reason="the shared file's generator aliased Muon's momentum buffer (grad.float() "
-                   "of a float32 tensor is that tensor), which stock torch (grad.bfloat16(), a copy) never does; "
-                   "see tests/reference/torch-2.13/README.md")
-def test_the_shared_match_rms_file_is_not_torchs_muon() -> None:
-    """Kept so that the day the shared file is remade without the aliasing, this test says so."""
+def test_the_shared_match_rms_file_replays() -> None:
+    """The shared file, once made with a generator that aliased Muon's momentum buffer (grad.float()
+    of a float32 tensor is that tensor; see tests/reference/torch-2.13/README.md), has been remade
+    without the aliasing: optrs now replays it."""
     trajectory = load_trajectory(SHARED_MATCH_RMS)
     params = [p.copy() for p in trajectory.initial]
     opt = Muon(params, **trajectory.replay_kwargs())
