@@ -1,9 +1,13 @@
 //! The element types the update rules are generic over.
 //!
 //! Only the operations the rules need, each an exactly rounded IEEE operation, so that the
-//! scalar loop, every SIMD width and every thread count produce bit-identical results. There is
-//! deliberately no `mul_add`: a fused multiply-add rounds once instead of twice, which would make
-//! the result depend on whether the CPU (or the vector path) has FMA.
+//! scalar loop, every SIMD width and every thread count produce bit-identical results. That
+//! includes [`Float::mul_add`], the fused multiply-add, which IEEE 754 specifies exactly (one
+//! rounding): it is one instruction where the level has FMA (AVX2, AVX-512, NEON) and libm's
+//! software `fma` on x86-64 CPUs without it. The rules use it exactly where torch's CPU kernels
+//! fuse on FMA hardware (`add(x, alpha=a)`, `addcmul`, `lerp`), never merely where an `a * b + c`
+//! appears, so the same expression written as `a * b + c` is rounded twice, as torch's
+//! `mul` then `add` are.
 
 use std::fmt::Debug;
 use std::ops::{Add, Div, Mul, Neg, Sub};
@@ -36,6 +40,9 @@ pub trait Float:
     fn sqrt(self) -> Self;
     fn abs(self) -> Self;
     fn is_nan(self) -> bool;
+    /// `self * a + b` rounded once (IEEE fusedMultiplyAdd): torch's `b.add(a, alpha=self)` and
+    /// `b.addcmul(t1, a, value=v)` with `self = v * t1`, as its AVX2/AVX-512 kernels compute them.
+    fn mul_add(self, a: Self, b: Self) -> Self;
 
     /// `torch.maximum`: NaN in either operand gives NaN (unlike `f32::max`, which drops it).
     #[inline(always)]
@@ -49,14 +56,16 @@ pub trait Float:
         }
     }
 
-    /// `torch.lerp(self, end, weight)` with torch's two-sided formula, which is exact at both ends.
+    /// `torch.lerp(self, end, weight)` with torch's two-sided formula, which is exact at both
+    /// ends, fused as torch's vector kernels fuse it: `fma(weight, end - self, self)` below one
+    /// half, `fma(self - end, 1 - weight, end)` (= `end - (end - self) * (1 - weight)`) above.
     #[inline(always)]
     fn lerp(self, end: Self, weight: Self) -> Self {
         let half = Self::from_f64(0.5);
         if weight.abs() < half {
-            self + weight * (end - self)
+            weight.mul_add(end - self, self)
         } else {
-            end - (end - self) * (Self::ONE - weight)
+            (self - end).mul_add(Self::ONE - weight, end)
         }
     }
 }
@@ -89,6 +98,10 @@ macro_rules! impl_float {
             #[inline(always)]
             fn is_nan(self) -> bool {
                 <$t>::is_nan(self)
+            }
+            #[inline(always)]
+            fn mul_add(self, a: Self, b: Self) -> Self {
+                <$t>::mul_add(self, a, b)
             }
         }
     };

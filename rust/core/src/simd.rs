@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicU8, Ordering};
 pub enum Level {
     /// Whatever the compile target guarantees (SSE2 on x86-64, NEON on aarch64).
     Baseline,
-    /// x86-64-v3: AVX2 (+FMA, which the kernels do not use, see `float.rs`).
+    /// x86-64-v3: AVX2 + FMA (`Float::mul_add` becomes one instruction, see `float.rs`).
     Avx2,
     /// x86-64-v4: AVX-512 F/VL/BW/DQ.
     Avx512,

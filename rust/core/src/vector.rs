@@ -28,26 +28,6 @@ pub const SMALL: usize = 8;
 /// Below this many elements a call runs inline: smaller ones finish before other threads wake.
 const PARALLEL_MIN: usize = 1 << 18;
 
-/// A float type [`axpy`] can fuse.
-pub trait Fused: Float {
-    /// `self * a + b`, rounded once.
-    fn fused_mul_add(self, a: Self, b: Self) -> Self;
-}
-
-impl Fused for f32 {
-    #[inline(always)]
-    fn fused_mul_add(self, a: f32, b: f32) -> f32 {
-        self.mul_add(a, b)
-    }
-}
-
-impl Fused for f64 {
-    #[inline(always)]
-    fn fused_mul_add(self, a: f64, b: f64) -> f64 {
-        self.mul_add(a, b)
-    }
-}
-
 /// `sum a[i] * b[i]`, each product and sum in float64, rounded once to `T` at the end.
 ///
 /// # Panics
@@ -150,7 +130,7 @@ fn block_dot<T: Float>(a: &[T], b: &[T]) -> f64 {
 ///
 /// # Panics
 /// If the lengths differ.
-pub fn axpy<T: Fused>(x: &mut [T], y: &[T], alpha: T) {
+pub fn axpy<T: Float>(x: &mut [T], y: &[T], alpha: T) {
     assert_eq!(x.len(), y.len(), "axpy of vectors of different lengths");
     let threads = pool::num_threads();
     if x.len() < PARALLEL_MIN || threads == 1 {
@@ -171,13 +151,13 @@ struct Axpy<'a, T> {
     alpha: T,
 }
 
-impl<T: Fused> Kernel for Axpy<'_, T> {
+impl<T: Float> Kernel for Axpy<'_, T> {
     type Output = ();
 
     #[inline(always)]
     fn run(self) {
         for (x, &y) in self.x.iter_mut().zip(self.y) {
-            *x = y.fused_mul_add(self.alpha, *x);
+            *x = y.mul_add(self.alpha, *x);
         }
     }
 }

@@ -1,6 +1,6 @@
 //! Adadelta (`torch.optim.Adadelta`).
 
-use super::{closed_unit_interval, non_negative, GradPrologue, HyperError, Rule, TensorMut};
+use super::{closed_unit_interval, non_negative_f32, GradPrologue, HyperError, Rule, TensorMut};
 use crate::simd::{dispatch, Kernel};
 use crate::Float;
 
@@ -32,10 +32,10 @@ impl Rule for Adadelta {
     }
 
     fn validate(&self) -> Result<(), HyperError> {
-        non_negative("lr", self.lr)?;
+        non_negative_f32("lr", self.lr)?;
         closed_unit_interval("rho", self.rho)?;
-        non_negative("eps", self.eps)?;
-        non_negative("weight_decay", self.weight_decay)
+        non_negative_f32("eps", self.eps)?;
+        non_negative_f32("weight_decay", self.weight_decay)
     }
 
     type Scalars = ();
@@ -86,12 +86,12 @@ impl<T: Float, const DECAY: bool> Kernel for Flagged<AdadeltaKernel<'_, T>, DECA
         for i in 0..n {
             let p = param[i];
             let g = k.grad.apply::<DECAY>(grad[i], p);
-            let sq = square_avg[i] * k.rho + k.one_minus_rho * g * g;
+            let sq = (k.one_minus_rho * g).mul_add(g, square_avg[i] * k.rho);
             square_avg[i] = sq;
             let std = (sq + k.eps).sqrt();
             let delta = (acc_delta[i] + k.eps).sqrt() / std * g;
-            acc_delta[i] = acc_delta[i] * k.rho + k.one_minus_rho * delta * delta;
-            param[i] = p + k.neg_lr * delta;
+            acc_delta[i] = (k.one_minus_rho * delta).mul_add(delta, acc_delta[i] * k.rho);
+            param[i] = k.neg_lr.mul_add(delta, p);
         }
     }
 }

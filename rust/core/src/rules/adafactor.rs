@@ -16,7 +16,7 @@
 
 mod kernels;
 
-use super::{non_negative, HyperError};
+use super::{non_negative_f32, HyperError};
 use crate::simd::dispatch;
 use crate::{pool, Float};
 use kernels::{
@@ -62,7 +62,7 @@ impl Adafactor {
     /// torch's checks (`lr`, `eps`, `weight_decay` >= 0, `beta2_decay` <= 0, `d` >= 1), also
     /// rejecting NaN and inf.
     pub fn validate(&self) -> Result<(), HyperError> {
-        non_negative("lr", self.lr)?;
+        non_negative_f32("lr", self.lr)?;
         if !(self.beta2_decay.is_finite() && self.beta2_decay <= 0.0) {
             return Err(HyperError {
                 name: "beta2_decay",
@@ -71,9 +71,9 @@ impl Adafactor {
             });
         }
         if let Some(eps1) = self.eps1 {
-            non_negative("eps[0]", eps1)?;
+            non_negative_f32("eps[0]", eps1)?;
         }
-        non_negative("eps[1]", self.eps2)?;
+        non_negative_f32("eps[1]", self.eps2)?;
         if !(self.d.is_finite() && self.d >= 1.0) {
             return Err(HyperError {
                 name: "d",
@@ -81,7 +81,7 @@ impl Adafactor {
                 requirement: "must be a finite number >= 1 (the clipping threshold)",
             });
         }
-        non_negative("weight_decay", self.weight_decay)
+        non_negative_f32("weight_decay", self.weight_decay)
     }
 
     /// One tensor's step, in place (torch's `_single_tensor_adafactor` loop body); `parallel`

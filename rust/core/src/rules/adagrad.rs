@@ -1,6 +1,6 @@
 //! Adagrad with learning-rate decay (`torch.optim.Adagrad`).
 
-use super::{non_negative, GradPrologue, HyperError, Rule, TensorMut};
+use super::{non_negative, non_negative_f32, GradPrologue, HyperError, Rule, TensorMut};
 use crate::simd::{dispatch, Kernel};
 use crate::Float;
 
@@ -38,11 +38,11 @@ impl Rule for Adagrad {
     }
 
     fn validate(&self) -> Result<(), HyperError> {
-        non_negative("lr", self.lr)?;
+        non_negative_f32("lr", self.lr)?;
         non_negative("lr_decay", self.lr_decay)?;
-        non_negative("weight_decay", self.weight_decay)?;
-        non_negative("initial_accumulator_value", self.initial_accumulator_value)?;
-        non_negative("eps", self.eps)
+        non_negative_f32("weight_decay", self.weight_decay)?;
+        non_negative_f32("initial_accumulator_value", self.initial_accumulator_value)?;
+        non_negative_f32("eps", self.eps)
     }
 
     /// The decayed learning rate.
@@ -92,7 +92,8 @@ impl<T: Float, const DECAY: bool> Kernel for Flagged<AdagradKernel<'_, T>, DECAY
         for i in 0..n {
             let p = param[i];
             let g = k.grad.apply::<DECAY>(grad[i], p);
-            let s = sum[i] + g * g;
+            // state_sum.addcmul_(grad, grad, value=1)
+            let s = g.mul_add(g, sum[i]);
             sum[i] = s;
             param[i] = p + k.neg_clr * g / (s.sqrt() + k.eps);
         }

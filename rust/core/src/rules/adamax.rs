@@ -1,6 +1,6 @@
 //! Adamax, Adam with the infinity norm (`torch.optim.Adamax`).
 
-use super::{non_negative, unit_interval, GradPrologue, HyperError, Rule, TensorMut};
+use super::{non_negative_f32, unit_interval, GradPrologue, HyperError, Rule, TensorMut};
 use crate::simd::{dispatch, Kernel};
 use crate::Float;
 
@@ -34,11 +34,11 @@ impl Rule for Adamax {
     }
 
     fn validate(&self) -> Result<(), HyperError> {
-        non_negative("lr", self.lr)?;
-        non_negative("eps", self.eps)?;
+        non_negative_f32("lr", self.lr)?;
+        non_negative_f32("eps", self.eps)?;
         unit_interval("betas[0]", self.beta1)?;
         unit_interval("betas[1]", self.beta2)?;
-        non_negative("weight_decay", self.weight_decay)
+        non_negative_f32("weight_decay", self.weight_decay)
     }
 
     /// torch's `clr = lr / (1 - beta1 ** step)`.

@@ -3,7 +3,7 @@
 //! gradient, and each step normalises the gradient by the second moment of the *previous* steps
 //! before the momentum, which removes Adam's need for a β2 tuned to the problem.
 
-use super::{non_negative, unit_interval, GradPrologue, HyperError, Rule, TensorMut};
+use super::{non_negative_f32, unit_interval, GradPrologue, HyperError, Rule, TensorMut};
 use crate::simd::{dispatch, Kernel};
 use crate::Float;
 
@@ -53,11 +53,11 @@ impl Rule for Adopt {
     }
 
     fn validate(&self) -> Result<(), HyperError> {
-        non_negative("lr", self.lr)?;
-        non_negative("eps", self.eps)?;
+        non_negative_f32("lr", self.lr)?;
+        non_negative_f32("eps", self.eps)?;
         unit_interval("betas[0]", self.beta1)?;
         unit_interval("betas[1]", self.beta2)?;
-        non_negative("weight_decay", self.weight_decay)
+        non_negative_f32("weight_decay", self.weight_decay)
     }
 
     type Scalars = AdoptScalars;
@@ -147,7 +147,7 @@ impl<T: Float, const INITIALISE: bool, const COUPLED: bool, const DECOUPLED: boo
             }
             let v = exp_avg_sq[i];
             if INITIALISE {
-                exp_avg_sq[i] = v + g * g;
+                exp_avg_sq[i] = g.mul_add(g, v);
                 param[i] = p;
                 continue;
             }
@@ -163,8 +163,8 @@ impl<T: Float, const INITIALISE: bool, const COUPLED: bool, const DECOUPLED: boo
             };
             let m = exp_avg[i].lerp(normed, k.one_minus_beta1);
             exp_avg[i] = m;
-            param[i] = p + k.neg_lr * m;
-            exp_avg_sq[i] = v * k.beta2 + k.one_minus_beta2 * g * g;
+            param[i] = k.neg_lr.mul_add(m, p);
+            exp_avg_sq[i] = (k.one_minus_beta2 * g).mul_add(g, v * k.beta2);
         }
     }
 }

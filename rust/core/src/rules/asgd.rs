@@ -1,7 +1,7 @@
 //! ASGD, averaged stochastic gradient descent (`torch.optim.ASGD`): SGD with a decaying step
 //! size `eta`, whose running average of the params (`ax`) starts after `t0` steps.
 
-use super::{finite, non_negative, GradPrologue, HyperError, Rule, TensorMut};
+use super::{finite, finite_f32, non_negative_f32, GradPrologue, HyperError, Rule, TensorMut};
 use crate::simd::{dispatch, Kernel};
 use crate::Float;
 
@@ -60,11 +60,34 @@ impl Rule for Asgd {
     }
 
     fn validate(&self) -> Result<(), HyperError> {
-        non_negative("lr", self.lr)?;
-        non_negative("weight_decay", self.weight_decay)?;
-        finite("lambd", self.lambd)?;
+        non_negative_f32("lr", self.lr)?;
+        non_negative_f32("weight_decay", self.weight_decay)?;
+        finite_f32("lambd", self.lambd)?;
         finite("alpha", self.alpha)?;
-        finite("t0", self.t0)
+        finite("t0", self.t0)?;
+        // torch computes the first step's `lr / (1 + lambd * lr * step) ** alpha` in Python
+        // floats, which raise OverflowError (or ZeroDivisionError, or give a complex eta) where
+        // the power is not a finite positive number; optrs refuses such options instead of
+        // taking eta as 0, inf or NaN.
+        let base = 1.0 + self.lambd * self.lr;
+        if base <= 0.0 {
+            return Err(HyperError {
+                name: "lambd",
+                value: self.lambd,
+                requirement:
+                    "must keep 1 + lambd * lr > 0 (eta's power of a negative base is not real)",
+            });
+        }
+        let power = base.powf(self.alpha);
+        if !(power.is_finite() && power > 0.0) {
+            return Err(HyperError {
+                name: "alpha",
+                value: self.alpha,
+                requirement:
+                    "must keep (1 + lambd * lr) ** alpha a finite number > 0 (eta = lr / that)",
+            });
+        }
+        Ok(())
     }
 
     type Scalars = AsgdScalars;
@@ -127,7 +150,8 @@ impl<T: Float, const DECAY: bool, const AVERAGE: bool> Kernel
         for i in 0..n {
             let p = param[i];
             let g = k.grad.apply::<DECAY>(grad[i], p);
-            let p = p * k.decay_factor + k.neg_eta * g;
+            // param.mul_(1 - lambd * eta); param.add_(grad, alpha=-eta)
+            let p = k.neg_eta.mul_add(g, p * k.decay_factor);
             param[i] = p;
             ax[i] = if AVERAGE {
                 ax[i] + (p - ax[i]) * k.mu

@@ -11,7 +11,7 @@
 //! The second recomputes `u` from the stored moments (the same operations on the same values, so
 //! the same bits) and moves `x`: one more read of the moments instead of a buffer for `u`.
 
-use super::{non_negative, unit_interval, HyperError, Rule, TensorMut};
+use super::{non_negative_f32, unit_interval, HyperError, Rule, TensorMut};
 use crate::driver::Work;
 use crate::norms::{combine_lanes, split_runs, task_ends, BLOCK, LANES};
 use crate::simd::{dispatch, Kernel};
@@ -57,11 +57,11 @@ impl Rule for Lamb {
     }
 
     fn validate(&self) -> Result<(), HyperError> {
-        non_negative("lr", self.lr)?;
-        non_negative("eps", self.eps)?;
+        non_negative_f32("lr", self.lr)?;
+        non_negative_f32("eps", self.eps)?;
         unit_interval("betas[0]", self.beta1)?;
         unit_interval("betas[1]", self.beta2)?;
-        non_negative("weight_decay", self.weight_decay)
+        non_negative_f32("weight_decay", self.weight_decay)
     }
 
     type Scalars = LambScalars;

@@ -1,7 +1,7 @@
 //! Lion, evolved sign momentum (Chen et al., 2023, "Symbolic Discovery of Optimization
 //! Algorithms", Algorithm 2), with the paper's defaults.
 
-use super::{non_negative, unit_interval, HyperError, Rule, TensorMut};
+use super::{non_negative_f32, unit_interval, HyperError, Rule, TensorMut};
 use crate::simd::{dispatch, Kernel};
 use crate::Float;
 
@@ -33,10 +33,10 @@ impl Rule for Lion {
     }
 
     fn validate(&self) -> Result<(), HyperError> {
-        non_negative("lr", self.lr)?;
+        non_negative_f32("lr", self.lr)?;
         unit_interval("betas[0]", self.beta1)?;
         unit_interval("betas[1]", self.beta2)?;
-        non_negative("weight_decay", self.weight_decay)
+        non_negative_f32("weight_decay", self.weight_decay)
     }
 
     type Scalars = ();
@@ -68,13 +68,16 @@ struct LionKernel<'a, T> {
     tensor: TensorMut<'a, T>,
 }
 
-/// -1, 0 or 1 (0 for NaN, as `torch.sign`).
+/// -1, 0 or 1, and NaN for NaN: torch's CPU `sign(nan)` is 0, which would freeze an element
+/// whose gradient is NaN instead of letting the NaN reach the param.
 #[inline(always)]
 fn sign<T: Float>(x: T) -> T {
     if x > T::ZERO {
         T::ONE
     } else if x < T::ZERO {
         -T::ONE
+    } else if x.is_nan() {
+        x
     } else {
         T::ZERO
     }
@@ -99,7 +102,8 @@ impl<T: Float> Kernel for LionKernel<'_, T> {
             // The update interpolates with beta1, the momentum it keeps with beta2.
             let direction = sign(k.beta1 * m + k.one_minus_beta1 * g);
             param[i] = param[i] * k.decay_factor + k.neg_lr * direction;
-            exp_avg[i] = k.beta2 * m + k.one_minus_beta2 * g;
+            // exp_avg.mul_(beta2).add_(grad, alpha=1 - beta2)
+            exp_avg[i] = k.one_minus_beta2.mul_add(g, m * k.beta2);
         }
     }
 }

@@ -186,6 +186,38 @@ pub(crate) fn non_negative(name: &'static str, value: f64) -> Result<(), HyperEr
     }
 }
 
+/// The largest float32, as a float64: a hyperparameter that is rounded to the params' dtype must
+/// not exceed it. torch raises "value cannot be converted to type float without overflow" at the
+/// step for float32 params; optrs refuses such a value when the options are set, for every dtype,
+/// since it validates a group once whatever its params' dtypes.
+const FLOAT32_MAX: f64 = f32::MAX as f64;
+
+/// `value` must be finite, >= 0 and no larger than float32 can hold.
+pub(crate) fn non_negative_f32(name: &'static str, value: f64) -> Result<(), HyperError> {
+    if value.is_finite() && (0.0..=FLOAT32_MAX).contains(&value) {
+        Ok(())
+    } else {
+        Err(HyperError {
+            name,
+            value,
+            requirement: "must be a finite number >= 0 that float32 can hold (<= 3.4028235e38)",
+        })
+    }
+}
+
+/// `value` must be finite and no larger in magnitude than float32 can hold.
+pub(crate) fn finite_f32(name: &'static str, value: f64) -> Result<(), HyperError> {
+    if value.is_finite() && value.abs() <= FLOAT32_MAX {
+        Ok(())
+    } else {
+        Err(HyperError {
+            name,
+            value,
+            requirement: "must be a finite number that float32 can hold (|x| <= 3.4028235e38)",
+        })
+    }
+}
+
 /// `value` must lie in [0, 1).
 pub(crate) fn unit_interval(name: &'static str, value: f64) -> Result<(), HyperError> {
     if (0.0..1.0).contains(&value) {
@@ -226,7 +258,8 @@ pub(crate) fn finite(name: &'static str, value: f64) -> Result<(), HyperError> {
 }
 
 /// torch's gradient prologue, shared by the rules: the gradient is negated when maximizing, then
-/// gets `weight_decay * param` added (L2 decay) when the rule's `DECAY` flag is set.
+/// gets `weight_decay * param` added (L2 decay) when the rule's `DECAY` flag is set, rounded once
+/// as torch's `grad.add(param, alpha=weight_decay)`.
 #[derive(Clone, Copy)]
 pub(crate) struct GradPrologue<T> {
     sign: T,
@@ -247,7 +280,7 @@ impl<T: Float> GradPrologue<T> {
     pub(crate) fn apply<const DECAY: bool>(self, grad: T, param: T) -> T {
         let g = grad * self.sign;
         if DECAY {
-            g + self.weight_decay * param
+            self.weight_decay.mul_add(param, g)
         } else {
             g
         }

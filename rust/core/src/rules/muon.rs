@@ -5,7 +5,7 @@
 //! implement [`Rule`](super::Rule) or go through the driver: [`step`] runs each matrix's update
 //! whole, the matrices in parallel on the pool and each product on the pool's threads.
 
-use super::{finite, non_negative, HyperError};
+use super::{finite, non_negative_f32, HyperError};
 use crate::newton_schulz::{self, NewtonSchulz, MAX_STEPS};
 use crate::{pool, Float};
 
@@ -62,10 +62,10 @@ impl Muon {
     /// torch's checks (`lr`, `momentum` and `weight_decay` >= 0, fewer than 100 Newton-Schulz
     /// steps), also rejecting NaN and inf.
     pub fn validate(&self) -> Result<(), HyperError> {
-        non_negative("lr", self.lr)?;
-        non_negative("weight_decay", self.weight_decay)?;
-        non_negative("momentum", self.momentum)?;
-        non_negative("eps", self.eps)?;
+        non_negative_f32("lr", self.lr)?;
+        non_negative_f32("weight_decay", self.weight_decay)?;
+        non_negative_f32("momentum", self.momentum)?;
+        non_negative_f32("eps", self.eps)?;
         for (name, value) in [
             "ns_coefficients[0]",
             "ns_coefficients[1]",
@@ -138,7 +138,7 @@ impl Muon {
         let decay = T::from_f64(1.0 - self.lr * self.weight_decay);
         let alpha = T::from_f64(-self.adjusted_lr(rows, cols));
         for (p, &u) in param.iter_mut().zip(&update) {
-            *p = *p * decay + alpha * T::from_f64(f64::from(u));
+            *p = alpha.mul_add(T::from_f64(f64::from(u)), *p * decay);
         }
     }
 }

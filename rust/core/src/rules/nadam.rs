@@ -1,6 +1,8 @@
 //! NAdam, Adam with Nesterov momentum and momentum decay (`torch.optim.NAdam`).
 
-use super::{non_negative, unit_interval, GradPrologue, HyperError, Rule, TensorMut};
+use super::{
+    non_negative, non_negative_f32, unit_interval, GradPrologue, HyperError, Rule, TensorMut,
+};
 use crate::simd::{dispatch, Kernel};
 use crate::Float;
 
@@ -54,11 +56,11 @@ impl Rule for NAdam {
     }
 
     fn validate(&self) -> Result<(), HyperError> {
-        non_negative("lr", self.lr)?;
-        non_negative("eps", self.eps)?;
+        non_negative_f32("lr", self.lr)?;
+        non_negative_f32("eps", self.eps)?;
         unit_interval("betas[0]", self.beta1)?;
         unit_interval("betas[1]", self.beta2)?;
-        non_negative("weight_decay", self.weight_decay)?;
+        non_negative_f32("weight_decay", self.weight_decay)?;
         non_negative("momentum_decay", self.momentum_decay)
     }
 
@@ -142,7 +144,8 @@ impl<T: Float, const COUPLED: bool, const DECOUPLED: bool> Kernel
                 p = p * k.decay_factor;
             }
             let m = exp_avg[i].lerp(g, k.one_minus_beta1);
-            let v = exp_avg_sq[i] * k.beta2 + k.one_minus_beta2 * g * g;
+            // exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+            let v = (k.one_minus_beta2 * g).mul_add(g, exp_avg_sq[i] * k.beta2);
             exp_avg[i] = m;
             exp_avg_sq[i] = v;
             let denom = (v / k.bias_correction2).sqrt() + k.eps;

@@ -1,6 +1,6 @@
 //! RMSprop, optionally centered and with momentum (`torch.optim.RMSprop`).
 
-use super::{non_negative, GradPrologue, HyperError, Rule, TensorMut};
+use super::{non_negative_f32, GradPrologue, HyperError, Rule, TensorMut};
 use crate::simd::{dispatch, Kernel};
 use crate::Float;
 
@@ -42,11 +42,11 @@ impl Rule for RMSprop {
     }
 
     fn validate(&self) -> Result<(), HyperError> {
-        non_negative("lr", self.lr)?;
-        non_negative("eps", self.eps)?;
-        non_negative("momentum", self.momentum)?;
-        non_negative("weight_decay", self.weight_decay)?;
-        non_negative("alpha", self.alpha)
+        non_negative_f32("lr", self.lr)?;
+        non_negative_f32("eps", self.eps)?;
+        non_negative_f32("momentum", self.momentum)?;
+        non_negative_f32("weight_decay", self.weight_decay)?;
+        non_negative_f32("alpha", self.alpha)
     }
 
     type Scalars = ();
@@ -131,19 +131,22 @@ impl<T: Float, const MOMENTUM: bool, const CENTERED: bool, const DECAY: bool> Ke
         for i in 0..n {
             let p = param[i];
             let g = k.grad.apply::<DECAY>(grad[i], p);
-            let sq = square_avg[i] * k.alpha + k.one_minus_alpha * g * g;
+            // square_avg.mul_(alpha).addcmul_(grad, grad, value=1 - alpha)
+            let sq = (k.one_minus_alpha * g).mul_add(g, square_avg[i] * k.alpha);
             square_avg[i] = sq;
             let avg = if CENTERED {
                 let ga = grad_avg[i].lerp(g, k.one_minus_alpha);
                 grad_avg[i] = ga;
-                (sq + -T::ONE * ga * ga).sqrt()
+                // square_avg.addcmul(grad_avg, grad_avg, value=-1): fused, an infinite
+                // square_avg stays infinite (two roundings would give inf - inf = NaN).
+                (-ga).mul_add(ga, sq).sqrt()
             } else {
                 sq.sqrt()
             } + k.eps;
             param[i] = if MOMENTUM {
                 let b = momentum_buffer[i] * k.momentum + g / avg;
                 momentum_buffer[i] = b;
-                p + k.neg_lr * b
+                k.neg_lr.mul_add(b, p)
             } else {
                 p + k.neg_lr * g / avg
             };

@@ -1,7 +1,7 @@
 //! Rprop, resilient backpropagation (`torch.optim.Rprop`): per-element step sizes that grow
 //! while the gradient keeps its sign and shrink when it flips.
 
-use super::{finite, non_negative, HyperError, Rule, TensorMut};
+use super::{finite_f32, non_negative_f32, HyperError, Rule, TensorMut};
 use crate::simd::{dispatch, Kernel};
 use crate::Float;
 
@@ -44,7 +44,7 @@ impl Rule for Rprop {
     }
 
     fn validate(&self) -> Result<(), HyperError> {
-        non_negative("lr", self.lr)?;
+        non_negative_f32("lr", self.lr)?;
         if !(0.0 < self.etaminus && self.etaminus < 1.0) {
             return Err(HyperError {
                 name: "etas[0]",
@@ -52,15 +52,15 @@ impl Rule for Rprop {
                 requirement: "must be in (0, 1)",
             });
         }
-        if !(self.etaplus > 1.0 && self.etaplus.is_finite()) {
+        if !(self.etaplus > 1.0 && self.etaplus <= f64::from(f32::MAX)) {
             return Err(HyperError {
                 name: "etas[1]",
                 value: self.etaplus,
-                requirement: "must be a finite number > 1",
+                requirement: "must be a finite number > 1 that float32 can hold (<= 3.4028235e38)",
             });
         }
-        non_negative("step_sizes[0]", self.step_size_min)?;
-        finite("step_sizes[1]", self.step_size_max)?;
+        non_negative_f32("step_sizes[0]", self.step_size_min)?;
+        finite_f32("step_sizes[1]", self.step_size_max)?;
         if self.step_size_max < self.step_size_min {
             return Err(HyperError {
                 name: "step_sizes[1]",

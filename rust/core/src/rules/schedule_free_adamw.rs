@@ -11,7 +11,7 @@
 //! ([`GroupSchedule`]) lives in the group dict and advances once per step, also for params that
 //! had no grad.
 
-use super::{finite, non_negative, unit_interval, HyperError, Rule, TensorMut};
+use super::{finite, non_negative, non_negative_f32, unit_interval, HyperError, Rule, TensorMut};
 use crate::simd::{dispatch, Kernel};
 use crate::Float;
 
@@ -139,8 +139,8 @@ impl Rule for ScheduleFreeAdamW {
     }
 
     fn validate(&self) -> Result<(), HyperError> {
-        non_negative("lr", self.lr)?;
-        non_negative("eps", self.eps)?;
+        non_negative_f32("lr", self.lr)?;
+        non_negative_f32("eps", self.eps)?;
         if !(self.beta1 > 0.0 && self.beta1 < 1.0) {
             return Err(HyperError {
                 name: "betas[0]",
@@ -150,7 +150,7 @@ impl Rule for ScheduleFreeAdamW {
             });
         }
         unit_interval("betas[1]", self.beta2)?;
-        non_negative("weight_decay", self.weight_decay)?;
+        non_negative_f32("weight_decay", self.weight_decay)?;
         non_negative("warmup_steps", self.warmup_steps)?;
         non_negative("r", self.r)?;
         non_negative("weight_lr_power", self.weight_lr_power)?;
@@ -227,16 +227,18 @@ impl<T: Float, const FIRST: bool, const DECAY: bool> Kernel
             let y = param[i];
             let z_i = if FIRST { y } else { z[i] };
             let g = grad[i] * k.sign;
-            let v = exp_avg_sq[i] * k.beta2 + k.one_minus_beta2 * g * g;
+            // exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+            let v = (k.one_minus_beta2 * g).mul_add(g, exp_avg_sq[i] * k.beta2);
             exp_avg_sq[i] = v;
             let denom = (v / k.bias_correction2).sqrt() + k.eps;
             let normalised = if DECAY {
-                g / denom + k.weight_decay * y
+                k.weight_decay.mul_add(y, g / denom)
             } else {
                 g / denom
             };
-            param[i] = y.lerp(z_i, k.ckp1) + k.y_step * normalised;
-            z[i] = z_i - k.lr * normalised;
+            // y.lerp_(z, ckp1); y.add_(grad, alpha=y_step); z.sub_(grad, alpha=lr)
+            param[i] = k.y_step.mul_add(normalised, y.lerp(z_i, k.ckp1));
+            z[i] = (-k.lr).mul_add(normalised, z_i);
         }
     }
 }

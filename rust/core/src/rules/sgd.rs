@@ -1,6 +1,6 @@
 //! Stochastic gradient descent with momentum, dampening and Nesterov (`torch.optim.SGD`).
 
-use super::{finite, non_negative, GradPrologue, HyperError, Rule, TensorMut};
+use super::{finite_f32, non_negative_f32, GradPrologue, HyperError, Rule, TensorMut};
 use crate::simd::{dispatch, Kernel};
 use crate::Float;
 
@@ -38,10 +38,10 @@ impl Rule for Sgd {
     }
 
     fn validate(&self) -> Result<(), HyperError> {
-        non_negative("lr", self.lr)?;
-        non_negative("momentum", self.momentum)?;
-        finite("dampening", self.dampening)?;
-        non_negative("weight_decay", self.weight_decay)?;
+        non_negative_f32("lr", self.lr)?;
+        non_negative_f32("momentum", self.momentum)?;
+        finite_f32("dampening", self.dampening)?;
+        non_negative_f32("weight_decay", self.weight_decay)?;
         if self.nesterov && (self.momentum <= 0.0 || self.dampening != 0.0) {
             return Err(HyperError {
                 name: "nesterov",
@@ -137,12 +137,17 @@ impl<
                 let b = if FIRST {
                     g
                 } else {
-                    buffer[i] * k.momentum + k.one_minus_dampening * g
+                    // buf.mul_(momentum).add_(grad, alpha=1 - dampening)
+                    k.one_minus_dampening.mul_add(g, buffer[i] * k.momentum)
                 };
                 buffer[i] = b;
-                g = if NESTEROV { g + k.momentum * b } else { b };
+                g = if NESTEROV {
+                    k.momentum.mul_add(b, g)
+                } else {
+                    b
+                };
             }
-            param[i] = p + k.neg_lr * g;
+            param[i] = k.neg_lr.mul_add(g, p);
         }
     }
 }

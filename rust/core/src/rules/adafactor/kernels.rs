@@ -1,9 +1,9 @@
 //! The loops of an Adafactor step, each over one block of a tensor and compiled for the CPU's
 //! SIMD level by [`dispatch`](crate::simd::dispatch). A block of a factored tensor is a run of
 //! whole rows of one matrix; a block of an unfactored one is a run of elements. Every loop uses
-//! exactly rounded operations only (no fused multiply-add), and every reduction goes through
-//! [`SquareSum`] or runs in a fixed order, so no result depends on the SIMD level or on which
-//! thread runs which block.
+//! exactly rounded operations only (fused multiply-adds where torch fuses, see `float.rs`), and
+//! every reduction goes through [`SquareSum`] or runs in a fixed order, so no result depends on
+//! the SIMD level or on which thread runs which block.
 
 use crate::simd::Kernel;
 use crate::square_sum::{sum_of_squares, SquareSum};
@@ -130,7 +130,8 @@ pub struct Move<T> {
 impl<T: Float> Move<T> {
     #[inline(always)]
     fn apply(self, param: T, update: T) -> T {
-        param * self.decay + self.scale * update
+        // param.mul_(1 - lr * weight_decay); param.add_(update, alpha=scale)
+        self.scale.mul_add(update, param * self.decay)
     }
 }
 
