@@ -390,7 +390,7 @@ impl<R: FromGroup> Engine<R> {
         crate::profiling::detach(py, kernel, move || {
             R::run(work32);
             R::run(work64);
-        });
+        })?;
         for (dict, rule) in groups.iter().zip(&rules) {
             rule.after_step(dict.cast::<PyDict>()?)?;
         }
@@ -456,8 +456,7 @@ impl<R: FromGroup> Engine<R> {
         crate::profiling::detach(py, kernel, move || {
             S::run(work32);
             S::run(work64);
-        });
-        Ok(())
+        })
     }
 
     fn check_grad<'py>(&self, grad: &Bound<'py, PyAny>, index: usize) -> PyResult<ArrayInfo<'py>> {
