@@ -24,6 +24,7 @@ from .errors import (
     AutogradError,
     CheckpointError,
     GradcheckError,
+    InternalError,
     InvalidHyperparameterError,
     InvalidParamError,
     OptrsError,
@@ -64,6 +65,7 @@ __all__ = [
     "GradcheckError",
     "AnomalyError",
     "CheckpointError",
+    "InternalError",
 ]
 
 

@@ -43,5 +43,12 @@ class CheckpointError(OptrsError, ValueError):
     newer format version, arrays missing), or a value ``optrs.save`` cannot store."""
 
 
+class InternalError(OptrsError, RuntimeError):
+    """A bug in optrs: a Rust kernel panicked. Arguments are checked before any kernel runs, so
+    this should never happen; please report the call. The arrays the kernel was writing may be
+    partly updated. A ``RuntimeError``, so ``except Exception`` catches it (pyo3's own
+    ``PanicException`` is a ``BaseException``)."""
+
+
 __all__ = ["OptrsError", "InvalidParamError", "ParamDTypeError", "InvalidHyperparameterError", "AutogradError",
-           "GradcheckError", "AnomalyError", "CheckpointError"]
+           "GradcheckError", "AnomalyError", "CheckpointError", "InternalError"]

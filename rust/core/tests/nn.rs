@@ -101,7 +101,7 @@ fn conv2d_and_gradients_match_direct_loops() {
             want_gb[i / plane % s.out_channels] += grad_y[i];
         }
         let mut y = vec![0.0; y_len];
-        conv2d(&s, &x, &weight, Some(&bias), &mut y);
+        conv2d(&s, &x, &weight, Some(&bias), &mut y).unwrap();
         assert_close(&y, &want_y);
         let (mut gx, mut gw, mut gb) = (
             vec![0.0; x.len()],
@@ -113,7 +113,7 @@ fn conv2d_and_gradients_match_direct_loops() {
             weight: Some(&mut gw),
             bias: Some(&mut gb),
         };
-        conv2d_backward(&s, &x, &weight, &grad_y, grads);
+        conv2d_backward(&s, &x, &weight, &grad_y, grads).unwrap();
         assert_close(&gx, &want_gx);
         assert_close(&gw, &want_gw);
         assert_close(&gb, &want_gb);
@@ -133,7 +133,7 @@ fn max_pool2d_matches_direct_loops() {
     let x = values(2 * 3 * 72, 5);
     let [oh_n, ow_n] = s.out_size;
     let (mut y, mut indices) = (vec![0.0; 6 * oh_n * ow_n], vec![0i64; 6 * oh_n * ow_n]);
-    max_pool2d(&s, &x, &mut y, &mut indices);
+    max_pool2d(&s, &x, &mut y, &mut indices).unwrap();
     for p in 0..6 {
         for oh in 0..oh_n {
             for ow in 0..ow_n {
@@ -177,14 +177,14 @@ fn conv_bits(threads: usize, batch: usize) -> Vec<u32> {
         .map(|&v| v as f32)
         .collect();
     let mut y = vec![0.0f32; grad_y.len()];
-    conv2d(&s, &x, &weight, None, &mut y);
+    conv2d(&s, &x, &weight, None, &mut y).unwrap();
     let (mut gx, mut gw, mut gb) = (vec![0.0; x.len()], vec![0.0; weight.len()], vec![0.0; 32]);
     let grads = ConvGrads {
         input: Some(&mut gx),
         weight: Some(&mut gw),
         bias: Some(&mut gb),
     };
-    conv2d_backward(&s, &x, &weight, &grad_y, grads);
+    conv2d_backward(&s, &x, &weight, &grad_y, grads).unwrap();
     [y, gx, gw, gb]
         .concat()
         .iter()

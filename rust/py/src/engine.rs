@@ -417,7 +417,7 @@ impl<R: FromGroup> Engine<R> {
         crate::profiling::detach(py, kernel, move || {
             R::run(work32);
             R::run(work64);
-        });
+        })?;
         for (dict, rule) in groups.iter().zip(&rules) {
             rule.after_step(dict.cast::<PyDict>()?)?;
         }
@@ -484,8 +484,7 @@ impl<R: FromGroup> Engine<R> {
         crate::profiling::detach(py, kernel, move || {
             S::run(work32);
             S::run(work64);
-        });
-        Ok(())
+        })
     }
 
     /// Fails unless the param, state buffers and step counter of slot `index` are as registered

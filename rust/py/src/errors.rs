@@ -7,6 +7,7 @@ mod imported {
     pyo3::import_exception!(optrs.errors, InvalidParamError);
     pyo3::import_exception!(optrs.errors, ParamDTypeError);
     pyo3::import_exception!(optrs.errors, InvalidHyperparameterError);
+    pyo3::import_exception!(optrs.errors, InternalError);
 }
 
 /// An array that cannot be used as it is: shape, layout, writeability, aliasing, count.
@@ -22,4 +23,9 @@ pub fn param_dtype(message: String) -> PyErr {
 /// A hyperparameter outside its domain.
 pub fn invalid_hyperparameter(message: String) -> PyErr {
     imported::InvalidHyperparameterError::new_err(message)
+}
+
+/// A bug in optrs: a kernel panicked (the backstop of `profiling::detach`).
+pub fn internal_error(message: String) -> PyErr {
+    imported::InternalError::new_err(message)
 }

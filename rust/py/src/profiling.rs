@@ -3,7 +3,9 @@
 //! on and costs one relaxed atomic load while it is off. Python drains the records and places
 //! them inside its own events, timed on the same clock ([`profiler_now_ns`]).
 
+use crate::errors::internal_error;
 use pyo3::prelude::*;
+use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::time::Instant;
@@ -30,23 +32,42 @@ fn thread_id() -> u64 {
 }
 
 /// Runs `kernel` with the GIL released (`py.detach`), timing it as `name` while profiling is on.
-pub fn detach<T, F>(py: Python<'_>, name: &'static str, kernel: F) -> T
+///
+/// A panic inside the kernel is a bug in optrs (arguments are checked before, and sizes with
+/// checked arithmetic); as a backstop it becomes `optrs.InternalError`, a `RuntimeError` that
+/// `except Exception` catches, rather than pyo3's `PanicException`, which it does not.
+pub fn detach<T, F>(py: Python<'_>, name: &'static str, kernel: F) -> PyResult<T>
 where
     F: Send + FnOnce() -> T,
     T: Send,
 {
-    py.detach(|| {
-        if !ENABLED.load(Ordering::Relaxed) {
-            return kernel();
-        }
-        let start = now_ns();
-        let result = kernel();
-        let record = (name, start, now_ns() - start, thread_id());
-        RECORDS
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(record);
-        result
+    // Unwind safety: on a panic the kernel's outputs may be partly written; the error says so,
+    // and nothing else the kernel touched outlives the call.
+    let result = py.detach(|| {
+        std::panic::catch_unwind(AssertUnwindSafe(|| {
+            if !ENABLED.load(Ordering::Relaxed) {
+                return kernel();
+            }
+            let start = now_ns();
+            let result = kernel();
+            let record = (name, start, now_ns() - start, thread_id());
+            RECORDS
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(record);
+            result
+        }))
+    });
+    result.map_err(|payload| {
+        let message = payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        internal_error(format!(
+            "optrs's {name} kernel panicked ({message}); this is a bug in optrs, please report \
+             it with the call that caused it. The arrays it was writing may be partly updated"
+        ))
     })
 }
 

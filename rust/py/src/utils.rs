@@ -36,7 +36,7 @@ fn clip_grad_norm(
     let precision = Precision::of(grads.iter().map(GradMut::as_grad));
     let result = detach(py, "clip_grad_norm", move || {
         norms::clip_grad_norm(grads, max_norm, norm, error_if_nonfinite)
-    });
+    })?;
     match result {
         Ok(total) => Ok((total, dtype_name(precision))),
         Err(_) => Err(non_finite(py, norm_type)),
@@ -68,7 +68,7 @@ fn clip_grads_with_norm(
     let grads: Vec<GradMut<'_>> = infos.iter().map(grad_mut).collect();
     detach(py, "clip_grads_with_norm", move || {
         norms::clip_grads_with_norm(grads, max_norm, total_norm, precision)
-    });
+    })?;
     Ok(())
 }
 
@@ -89,7 +89,7 @@ fn total_norm(
     let precision = Precision::of(grads.iter().copied());
     let total = detach(py, "total_norm", move || {
         precision.round(norms::total_norm(&grads, norm))
-    });
+    })?;
     if error_if_nonfinite && !total.is_finite() {
         return Err(non_finite(py, norm_type));
     }

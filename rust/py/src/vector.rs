@@ -27,11 +27,11 @@ fn dot(py: Python<'_>, a: &Bound<'_, PyAny>, b: &Bound<'_, PyAny>) -> PyResult<f
     Ok(match a.dtype {
         DType::F32 => {
             let (a, b) = unsafe { (slice::<f32>(a.data.0, n), slice::<f32>(b.data.0, n)) };
-            detach(py, "dot", move || vector::dot(a, b) as f64)
+            detach(py, "dot", move || vector::dot(a, b) as f64)?
         }
         DType::F64 => {
             let (a, b) = unsafe { (slice::<f64>(a.data.0, n), slice::<f64>(b.data.0, n)) };
-            detach(py, "dot", move || vector::dot(a, b))
+            detach(py, "dot", move || vector::dot(a, b))?
         }
     })
 }
@@ -47,11 +47,11 @@ fn axpy(py: Python<'_>, x: &Bound<'_, PyAny>, y: &Bound<'_, PyAny>, alpha: f64) 
     match x.dtype {
         DType::F32 => {
             let (x, y) = unsafe { (slice_mut::<f32>(x.data.0, n), slice::<f32>(y.data.0, n)) };
-            detach(py, "axpy", move || vector::axpy(x, y, alpha as f32))
+            detach(py, "axpy", move || vector::axpy(x, y, alpha as f32))?
         }
         DType::F64 => {
             let (x, y) = unsafe { (slice_mut::<f64>(x.data.0, n), slice::<f64>(y.data.0, n)) };
-            detach(py, "axpy", move || vector::axpy(x, y, alpha))
+            detach(py, "axpy", move || vector::axpy(x, y, alpha))?
         }
     }
     Ok(())

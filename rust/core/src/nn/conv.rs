@@ -14,7 +14,8 @@
 //! partial sums are added in chunk order, so no result depends on the thread count.
 
 use super::im2col::{col2im, im2col};
-use super::{expect_ndim, expect_shape, shape_str, NnError};
+use super::size::{self, Axis, AxisError};
+use super::{expect_ndim, expect_shape, shape_str, try_filled, NnError};
 use crate::matmul::{matmul, Layout, Parallelism};
 use crate::{pool, Float};
 use rayon::prelude::*;
@@ -43,7 +44,8 @@ pub struct ConvShape {
 
 impl ConvShape {
     /// Checks the options and the shapes of `x` `(N, C_in, H, W)` and `weight` `(C_out, C_in /
-    /// groups, kH, kW)` as torch does, and computes the output size.
+    /// groups, kH, kW)` as torch does, and computes the output size exactly; refuses sizes whose
+    /// arithmetic would overflow (see [`size`]).
     pub fn new(x: &[usize], weight: &[usize], options: Conv2d) -> Result<Self, NnError> {
         for (name, pair) in [("stride", options.stride), ("dilation", options.dilation)] {
             if pair.contains(&0) {
@@ -71,12 +73,12 @@ impl ConvShape {
                 shape_str(weight)
             )));
         }
-        if group_in * groups != in_channels {
+        if group_in.checked_mul(groups) != Some(in_channels) {
             return Err(NnError::Array(format!(
                 "weight has shape {} and groups={groups}, so it expects {} input channels, but x \
                  has shape {} ({in_channels} channels)",
                 shape_str(weight),
-                group_in * groups,
+                size::count_str(&[group_in, groups]),
                 shape_str(x)
             )));
         }
@@ -93,24 +95,20 @@ impl ConvShape {
                 shape_str(weight)
             )));
         }
-        let padded = [h + 2 * options.padding[0], w + 2 * options.padding[1]];
-        let extent = [
-            options.dilation[0] * (kh - 1) + 1,
-            options.dilation[1] * (kw - 1) + 1,
-        ];
-        if extent[0] > padded[0] || extent[1] > padded[1] {
-            return Err(NnError::Array(format!(
-                "x has shape {}: its padded size {} x {} is smaller than the kernel's extent {} x \
-                 {} (dilation included); pad more, or use a smaller kernel or dilation",
-                shape_str(x),
-                padded[0],
-                padded[1],
-                extent[0],
-                extent[1]
-            )));
+        let axes = [0, 1].map(|a| Axis {
+            size: [h, w][a],
+            kernel: [kh, kw][a],
+            stride: options.stride[a],
+            padding: options.padding[a],
+            dilation: options.dilation[a],
+        });
+        let mut out_size = [0; 2];
+        for (out, axis) in out_size.iter_mut().zip(&axes) {
+            *out = axis
+                .conv_output()
+                .map_err(|e| axis_error(e, &axes, x, &options))?;
         }
-        let out_size = [0, 1].map(|a| (padded[a] - extent[a]) / options.stride[a] + 1);
-        Ok(ConvShape {
+        let shape = ConvShape {
             batch,
             in_channels,
             in_size: [h, w],
@@ -118,7 +116,32 @@ impl ConvShape {
             kernel: [kh, kw],
             out_size,
             options,
-        })
+        };
+        shape.check_counts(weight)?;
+        Ok(shape)
+    }
+
+    /// Every buffer the kernels index (input, weight, output, per-sample columns) has an
+    /// element count that fits in a `usize`, so the length arithmetic below cannot overflow.
+    fn check_counts(&self, weight: &[usize]) -> Result<(), NnError> {
+        size::checked_count("x", &self.input_shape())?;
+        size::checked_count("weight", weight)?;
+        size::checked_count("conv2d's output", &self.output_shape())?;
+        let rows = [
+            self.options.groups,
+            self.group_in(),
+            self.kernel[0],
+            self.kernel[1],
+        ];
+        let columns = [&rows[..], &self.out_size].concat();
+        size::checked_count("conv2d's per-sample column buffer", &columns)?;
+        Ok(())
+    }
+
+    /// `x`'s shape `(N, C_in, H, W)`.
+    pub fn input_shape(&self) -> [usize; 4] {
+        let [h, w] = self.in_size;
+        [self.batch, self.in_channels, h, w]
     }
 
     /// `y`'s shape `(N, C_out, H_out, W_out)`.
@@ -186,7 +209,7 @@ impl ConvShape {
 
     /// Multiply-adds of one sample's forward product.
     fn sample_cost(&self) -> usize {
-        self.out_len() * self.group_rows()
+        self.out_len().saturating_mul(self.group_rows())
     }
 
     /// Group `g`'s block of a sample's output: `group_out x positions`.
@@ -202,6 +225,36 @@ impl ConvShape {
     /// Group `g`'s rows of a sample's column matrix: `group_rows x positions`.
     fn cols_block(&self, g: usize) -> (Range<usize>, Layout) {
         block(g, self.group_rows(), self.positions())
+    }
+}
+
+/// The error for the first axis of `axes` that has no output size.
+fn axis_error(error: AxisError, axes: &[Axis; 2], x: &[usize], options: &Conv2d) -> NnError {
+    match error {
+        AxisError::PaddedTooLarge => NnError::Option(format!(
+            "padding {:?} is too large for x of shape {}: the padded size (H or W plus twice the \
+             padding) must be at most 2^63 - 1, torch's largest size",
+            options.padding,
+            shape_str(x)
+        )),
+        AxisError::ExtentTooLarge => NnError::Option(format!(
+            "dilation {:?} spreads weight's {} x {} kernel over more than 2^63 - 1 elements; use \
+             a smaller dilation",
+            options.dilation, axes[0].kernel, axes[1].kernel
+        )),
+        _ => {
+            let [padded, extent] = [Axis::padded, Axis::extent]
+                .map(|f| axes.map(|a| f(&a).map_or_else(|_| "?".into(), |v| v.to_string())));
+            NnError::Array(format!(
+                "x has shape {}: its padded size {} x {} is smaller than the kernel's extent {} x \
+                 {} (dilation included); pad more, or use a smaller kernel or dilation",
+                shape_str(x),
+                padded[0],
+                padded[1],
+                extent[0],
+                extent[1]
+            ))
+        }
     }
 }
 
@@ -236,16 +289,18 @@ fn plan(units: usize, cost: usize) -> Plan {
 }
 
 /// Runs `work(unit, buffer, parallelism)` over `units` following [`plan`], giving each task a
-/// column buffer of `buffer_len` elements that its units reuse.
+/// column buffer of `buffer_len` elements that its units reuse. Fails, leaving the outputs
+/// partly written, when a buffer cannot be allocated.
 fn run_units<U: Send, T: Float>(
     units: Vec<U>,
     cost: usize,
     buffer_len: usize,
     work: impl Fn(U, &mut [T], Parallelism) + Sync,
-) {
+) -> Result<(), NnError> {
+    const WHAT: &str = "conv2d's per-sample column buffer";
     match plan(units.len(), cost) {
         Plan::Inline(parallelism) => {
-            let mut buffer = vec![T::ZERO; buffer_len];
+            let mut buffer = try_filled(buffer_len, T::ZERO, WHAT)?;
             let run = || {
                 for unit in units {
                     work(unit, &mut buffer, parallelism);
@@ -255,6 +310,7 @@ fn run_units<U: Send, T: Float>(
                 Parallelism::None => run(),
                 _ => pool::current().install(run),
             }
+            Ok(())
         }
         Plan::Tasks(tasks) => {
             let per_task = units.len().div_ceil(tasks);
@@ -264,20 +320,28 @@ fn run_units<U: Send, T: Float>(
                 runs.push(units.by_ref().take(per_task).collect());
             }
             pool::current().install(|| {
-                runs.into_par_iter().for_each(|run| {
-                    let mut buffer = vec![T::ZERO; buffer_len];
+                runs.into_par_iter().try_for_each(|run| {
+                    let mut buffer = try_filled(buffer_len, T::ZERO, WHAT)?;
                     for unit in run {
                         work(unit, &mut buffer, Parallelism::None);
                     }
+                    Ok(())
                 })
-            });
+            })
         }
     }
 }
 
 /// `torch.nn.functional.conv2d(x, weight, bias, stride, padding, dilation, groups)` into `y`
-/// (the slices are C-contiguous arrays of the shapes `shape` was made from).
-pub fn conv2d<T: Float>(shape: &ConvShape, x: &[T], weight: &[T], bias: Option<&[T]>, y: &mut [T]) {
+/// (the slices are C-contiguous arrays of the shapes `shape` was made from). Fails only when its
+/// column buffer cannot be allocated.
+pub fn conv2d<T: Float>(
+    shape: &ConvShape,
+    x: &[T],
+    weight: &[T],
+    bias: Option<&[T]>,
+    y: &mut [T],
+) -> Result<(), NnError> {
     assert_eq!(x.len(), shape.batch * shape.in_len());
     assert_eq!(weight.len(), shape.weight_len());
     assert_eq!(y.len(), shape.batch * shape.out_len());
@@ -285,7 +349,7 @@ pub fn conv2d<T: Float>(shape: &ConvShape, x: &[T], weight: &[T], bias: Option<&
         assert_eq!(bias.len(), shape.out_channels);
     }
     if y.is_empty() {
-        return;
+        return Ok(());
     }
     let positions = shape.positions();
     let samples: Vec<(&[T], &mut [T])> = x
@@ -326,7 +390,7 @@ pub fn conv2d<T: Float>(shape: &ConvShape, x: &[T], weight: &[T], bias: Option<&
                 );
             }
         },
-    );
+    )
 }
 
 /// The gradients `conv2d_backward` computes, each into a C-contiguous slice of its input's shape;
@@ -346,7 +410,7 @@ const PARTIALS_MAX: usize = 1 << 22;
 /// How many chunks the batch is cut into for the weight and bias gradients: fixed by the shapes
 /// alone, so their sums (see the module docs) never depend on the thread count.
 pub fn weight_chunks(shape: &ConvShape) -> usize {
-    let partial_len = shape.weight_len() + shape.out_channels;
+    let partial_len = shape.weight_len().saturating_add(shape.out_channels);
     shape
         .batch
         .min(MAX_CHUNKS)
@@ -365,14 +429,15 @@ struct Chunk<'a, T> {
 }
 
 /// The gradients of `conv2d` for the upstream gradient `grad_y` (of `y`'s shape): of the input, of
-/// the weight and of the bias (the sum of `grad_y` over the batch and positions).
+/// the weight and of the bias (the sum of `grad_y` over the batch and positions). Fails only
+/// when a scratch buffer cannot be allocated.
 pub fn conv2d_backward<T: Float>(
     shape: &ConvShape,
     x: &[T],
     weight: &[T],
     grad_y: &[T],
     grads: ConvGrads<'_, T>,
-) {
+) -> Result<(), NnError> {
     let (in_len, out_len, weight_len) = (shape.in_len(), shape.out_len(), shape.weight_len());
     let ConvGrads {
         input: grad_x,
@@ -390,7 +455,7 @@ pub fn conv2d_backward<T: Float>(
     if shape.batch == 0 {
         grad_weight.iter_mut().for_each(|g| g.fill(T::ZERO));
         grad_bias.iter_mut().for_each(|g| g.fill(T::ZERO));
-        return;
+        return Ok(());
     }
     let chunks = weight_chunks(shape);
     let per_chunk = shape.batch.div_ceil(chunks);
@@ -399,8 +464,9 @@ pub fn conv2d_backward<T: Float>(
         Some(_) => (chunks - 1) * len,
         None => 0,
     };
-    let mut partial_weight = vec![T::ZERO; partial_len(&grad_weight, weight_len)];
-    let mut partial_bias = vec![T::ZERO; partial_len(&grad_bias, shape.out_channels)];
+    let what = "conv2d_backward's partial sums";
+    let mut partial_weight = try_filled(partial_len(&grad_weight, weight_len), T::ZERO, what)?;
+    let mut partial_bias = try_filled(partial_len(&grad_bias, shape.out_channels), T::ZERO, what)?;
     let mut weights = slots(grad_weight.as_deref_mut(), &mut partial_weight, chunks);
     let mut biases = slots(grad_bias.as_deref_mut(), &mut partial_bias, chunks);
     let mut units = Vec::with_capacity(chunks);
@@ -427,12 +493,15 @@ pub fn conv2d_backward<T: Float>(
     }
     run_units(
         units,
-        per_chunk * 2 * shape.sample_cost(),
+        per_chunk
+            .saturating_mul(2)
+            .saturating_mul(shape.sample_cost()),
         shape.cols_len(),
         |chunk, buffer, parallelism| backward_chunk(shape, weight, chunk, buffer, parallelism),
-    );
+    )?;
     add_partials(grad_weight, &partial_weight);
     add_partials(grad_bias, &partial_bias);
+    Ok(())
 }
 
 /// Adds the other chunks' partial sums to the first chunk's, in chunk order.

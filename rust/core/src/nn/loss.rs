@@ -7,7 +7,7 @@
 //! kernel computes.
 
 use super::softmax::softmax;
-use super::{expect_ndim, expect_shape, for_each_items, sum, NnError, Real};
+use super::{expect_ndim, expect_shape, for_each_items, sum, try_filled, NnError, Real};
 use std::str::FromStr;
 
 /// torch's `reduction`.
@@ -83,7 +83,7 @@ pub fn check_loss_shapes(
 fn check_targets(target: &[i64], classes: usize, ignore_index: i64) -> Result<(), NnError> {
     let bad = target
         .iter()
-        .position(|&t| t != ignore_index && !(0..classes as i64).contains(&t));
+        .position(|&t| t != ignore_index && !usize::try_from(t).is_ok_and(|t| t < classes));
     match bad {
         None => Ok(()),
         Some(i) => Err(NnError::Array(format!(
@@ -203,7 +203,7 @@ pub fn nll_loss_backward<T: Real>(
     classes: usize,
     grad_logp: &mut [T],
 ) -> Result<(), NnError> {
-    assert_eq!(grad_logp.len(), target.len() * classes);
+    assert_eq!(Some(grad_logp.len()), target.len().checked_mul(classes));
     check_targets(target, classes, options.ignore_index)?;
     grad_logp.fill(T::ZERO);
     for i in 0..target.len() {
@@ -250,7 +250,7 @@ pub fn cross_entropy<T: Real>(
     check_targets(target, classes, options.ignore_index)?;
     let rows = target.len();
     // Per row: the NLL term and the smoothing term, both from log_softmax(x) of the row.
-    let mut terms = vec![T::ZERO; 2 * rows];
+    let mut terms = try_filled(2 * rows, T::ZERO, "cross_entropy's per-row terms")?;
     for_each_items(&mut terms, 2, classes * 8, |first, terms| {
         for (r, terms) in terms.chunks_exact_mut(2).enumerate() {
             let i = first + r;

@@ -14,6 +14,7 @@ pub mod conv;
 mod im2col;
 pub mod loss;
 pub mod pooling;
+pub mod size;
 pub mod softmax;
 
 use crate::{pool, Float};
@@ -29,12 +30,16 @@ pub enum NnError {
     /// An option outside its domain (zero stride, padding over half the kernel, groups that do
     /// not divide the channels).
     Option(String),
+    /// An output or scratch buffer too large to allocate; the message names its bytes.
+    Memory(String),
 }
 
 impl fmt::Display for NnError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            NnError::Array(message) | NnError::Option(message) => f.write_str(message),
+            NnError::Array(message) | NnError::Option(message) | NnError::Memory(message) => {
+                f.write_str(message)
+            }
         }
     }
 }
@@ -116,6 +121,22 @@ pub fn expect_ndim(name: &str, shape: &[usize], ndim: usize, what: &str) -> Resu
             shape_str(shape)
         )))
     }
+}
+
+/// A buffer of `len` copies of `value` for a kernel's scratch (`what` names it in the error), or
+/// an error naming its bytes when it cannot be allocated: sizes come from Python, so allocation
+/// must fail softly rather than abort.
+fn try_filled<T: Clone>(len: usize, value: T, what: &str) -> Result<Vec<T>, NnError> {
+    let mut buffer = Vec::new();
+    buffer.try_reserve_exact(len).map_err(|_| {
+        NnError::Memory(format!(
+            "{what} needs {} bytes, which could not be allocated; use smaller inputs or fewer \
+             threads",
+            size::count_str(&[len, std::mem::size_of::<T>()])
+        ))
+    })?;
+    buffer.resize(len, value);
+    Ok(buffer)
 }
 
 /// Independent accumulators of [`sum`]: a vector's worth at every SIMD width, so the lane loop

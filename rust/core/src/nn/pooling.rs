@@ -6,9 +6,11 @@
 //! fixed order, so the gradients' scatter-adds give the same bits on any number of threads.
 
 use super::im2col::valid_range;
-use super::{expect_ndim, expect_shape, for_each_items, shape_str, NnError};
+use super::size::{self, Axis, AxisError};
+use super::{expect_ndim, expect_shape, for_each_items, shape_str, try_filled, NnError};
 use crate::{pool, Float};
 use rayon::prelude::*;
+use std::ops::Range;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 /// The options of a pooling: kernel, stride, zero-or-(-inf) padding on both sides, dilation (1
@@ -33,8 +35,9 @@ pub struct PoolShape {
 }
 
 impl PoolShape {
-    /// Checks the options and the input's shape `(N, C, H, W)` as torch does; `name` names the
-    /// input in errors.
+    /// Checks the options and the input's shape `(N, C, H, W)` as torch does and computes the
+    /// output size exactly, refusing sizes whose arithmetic would overflow (see [`size`]);
+    /// `name` names the input in errors.
     pub fn new(name: &str, input: &[usize], options: Pool2d) -> Result<Self, NnError> {
         for (what, pair) in [
             ("kernel_size", options.kernel),
@@ -64,23 +67,38 @@ impl PoolShape {
                 shape_str(input)
             )));
         }
-        let out_size = [0, 1].map(|a| output_size([h, w][a], a, &options));
-        if out_size.iter().any(|&o| o < 1) {
-            return Err(NnError::Array(format!(
-                "{name} has shape {}, which pools to an empty output ({} x {}); use a smaller \
-                 kernel, stride or dilation, or more padding",
-                shape_str(input),
-                out_size[0],
-                out_size[1]
-            )));
+        let mut out_size = [0; 2];
+        for (a, out) in out_size.iter_mut().enumerate() {
+            let axis = Axis {
+                size: [h, w][a],
+                kernel: options.kernel[a],
+                stride: options.stride[a],
+                padding: options.padding[a],
+                dilation: options.dilation[a],
+            };
+            *out = axis.pool_output(options.ceil_mode).map_err(|e| match e {
+                AxisError::PaddedTooLarge | AxisError::ExtentTooLarge => NnError::Option(format!(
+                    "kernel_size {:?}, padding {:?} and dilation {:?} give windows over more \
+                     than 2^63 - 1 elements, torch's largest size; use smaller options",
+                    options.kernel, options.padding, options.dilation
+                )),
+                _ => NnError::Array(format!(
+                    "{name} has shape {}, which pools to an empty output; use a smaller kernel, \
+                     stride or dilation, or more padding",
+                    shape_str(input)
+                )),
+            })?;
         }
-        Ok(PoolShape {
+        let shape = PoolShape {
             batch,
             channels,
             in_size: [h, w],
-            out_size: out_size.map(|o| o as usize),
+            out_size,
             options,
-        })
+        };
+        size::checked_count(name, input)?;
+        size::checked_count("the pooled output", &shape.output_shape())?;
+        Ok(shape)
     }
 
     /// The input's shape `(N, C, H, W)`.
@@ -107,26 +125,10 @@ impl PoolShape {
         self.out_size[0] * self.out_size[1]
     }
 
+    /// The window's taps, for the parallel split only (so saturating).
     fn kernel_len(&self) -> usize {
-        self.options.kernel[0] * self.options.kernel[1]
+        self.options.kernel[0].saturating_mul(self.options.kernel[1])
     }
-}
-
-/// torch's `pooling_output_shape`: `floor` (or `ceil`) of `(size + 2 pad - extent) / stride + 1`,
-/// less one in ceil mode when the last window would start past the input and its left padding.
-fn output_size(size: usize, axis: usize, options: &Pool2d) -> isize {
-    let (kernel, stride) = (options.kernel[axis] as isize, options.stride[axis] as isize);
-    let (pad, dilation) = (
-        options.padding[axis] as isize,
-        options.dilation[axis] as isize,
-    );
-    let size = size as isize;
-    let round_up = if options.ceil_mode { stride - 1 } else { 0 };
-    let mut out = (size + 2 * pad - dilation * (kernel - 1) - 1 + round_up).div_euclid(stride) + 1;
-    if options.ceil_mode && (out - 1) * stride >= size + pad {
-        out -= 1;
-    }
-    out
 }
 
 /// Splits `planes` planes over the pool: `f(first_plane, y, indices)` on runs of planes of both.
@@ -151,44 +153,140 @@ fn for_each_plane_pair<A: Send, B: Send>(
     });
 }
 
+/// The taps `k` of a kernel of `kernel` taps whose input position `start + k * dilation - pad`
+/// lies in `0..size`, for a window at `start` (an output position times the stride). Only these
+/// are visited, so a huge kernel over a small input costs no more than the input.
+fn taps(start: usize, pad: usize, dilation: usize, size: usize, kernel: usize) -> Range<usize> {
+    // Within a checked shape, `start < size + pad`, and neither sum overflows.
+    let Some(room) = (size + pad).checked_sub(start + 1) else {
+        return 0..0;
+    };
+    let lo = pad.saturating_sub(start).div_ceil(dilation);
+    let hi = (room / dilation + 1).min(kernel);
+    lo.min(hi)..hi
+}
+
+/// A kernel column: its offset `kj * dw` and the outputs `lo..hi` it is valid for.
+type KernelColumn = (usize, (usize, usize));
+
+/// The kernel columns that lie inside the input for at least one output column, ascending (see
+/// [`KernelColumn`]; the ranges are `valid_range`'s).
+fn kernel_columns(shape: &PoolShape) -> Result<Vec<KernelColumn>, NnError> {
+    let [_, pw] = shape.options.padding;
+    let [_, sw] = shape.options.stride;
+    let [_, dw] = shape.options.dilation;
+    let [_, kw] = shape.options.kernel;
+    let [_, width] = shape.in_size;
+    let out_w = shape.out_size[1];
+    // Each output column's taps; later outputs have lower taps, so walk them backwards and
+    // merge into ascending, disjoint runs.
+    let mut runs: Vec<Range<usize>> = Vec::new();
+    for ow in (0..out_w).rev() {
+        let run = taps(ow * sw, pw, dw, width, kw);
+        match runs.last_mut() {
+            _ if run.is_empty() => {}
+            Some(last) if run.start <= last.end => last.end = last.end.max(run.end),
+            _ => runs.push(run),
+        }
+    }
+    let count = runs.iter().map(|r| r.len()).sum();
+    let mut columns = try_filled(count, (0, (0, 0)), "max_pool2d's kernel columns")?;
+    for (column, kj) in columns.iter_mut().zip(runs.into_iter().flatten()) {
+        *column = (kj * dw, valid_range(kj * dw, pw, sw, width, out_w));
+    }
+    Ok(columns)
+}
+
+/// For the fuzzer ([`size::check`]): the window arithmetic of the first and last output positions
+/// on each axis visits only taps inside the input, as a brute-force scan of small kernels
+/// finds, and the kernel-column table of a narrow input stays small and inside the kernel.
+pub(super) fn check_windows(shape: &PoolShape) {
+    let o = &shape.options;
+    for a in 0..2 {
+        let (size, out) = (shape.in_size[a], shape.out_size[a]);
+        for position in [0, out - 1] {
+            let start = position * o.stride[a];
+            let found = taps(start, o.padding[a], o.dilation[a], size, o.kernel[a]);
+            let at = |k: usize| (start + k * o.dilation[a]).checked_sub(o.padding[a]);
+            for k in [found.start, found.end.saturating_sub(1)] {
+                assert!(
+                    found.is_empty() || at(k).is_some_and(|c| c < size),
+                    "{shape:?}"
+                );
+            }
+            if o.kernel[a] <= 64 {
+                let inside: Vec<usize> = (0..o.kernel[a])
+                    .filter(|&k| at(k).is_some_and(|c| c < size))
+                    .collect();
+                assert_eq!(inside, found.collect::<Vec<_>>(), "{shape:?}");
+            }
+        }
+    }
+    let average = Average::new(true, None).expect("no override");
+    let [out_h, out_w] = shape.out_size;
+    for (oh, ow) in [(0, 0), (out_h - 1, out_w - 1)] {
+        if let Some(([h0, h1, w0, w1], divisor)) = average_window(shape, &average, oh, ow) {
+            assert!(h0 < h1 && h1 <= shape.in_size[0] && w0 < w1 && w1 <= shape.in_size[1]);
+            assert!(divisor >= ((h1 - h0) * (w1 - w0)) as f64);
+        }
+    }
+    // The table grows with the input's width, never with the kernel: at most 3 W + 3 columns.
+    let width = shape.in_size[1];
+    if width <= 1 << 12 {
+        let columns = kernel_columns(shape).expect("a table of at most 3 W + 3 columns");
+        assert!(columns.len() <= 3 * width + 3, "{shape:?}");
+        for (offset, (lo, hi)) in columns {
+            assert!(offset / o.dilation[1] < o.kernel[1] && lo <= hi && hi <= out_w);
+        }
+    }
+}
+
 /// `max_pool2d(x, ..., return_indices=True)` into `y` and `indices` (the flat index `h * W + w`
 /// of each maximum in its input plane). As torch: the first maximum of a window wins, a NaN wins
 /// over any number (the last NaN over earlier ones), and padding never does.
 ///
 /// Each output row is computed tap by tap: for every input row and kernel column in the window's
 /// order, one branch-free pass over the row's outputs, so every output sees its taps in torch's
-/// order (rows, then columns) and random data costs no mispredicted branches.
-pub fn max_pool2d<T: Float>(shape: &PoolShape, x: &[T], y: &mut [T], indices: &mut [i64]) {
+/// order (rows, then columns) and random data costs no mispredicted branches. Fails only when
+/// its small tables cannot be allocated.
+pub fn max_pool2d<T: Float>(
+    shape: &PoolShape,
+    x: &[T],
+    y: &mut [T],
+    indices: &mut [i64],
+) -> Result<(), NnError> {
     let (in_plane, out_plane) = (shape.in_plane(), shape.out_plane());
     assert_eq!(x.len(), shape.batch * shape.channels * in_plane);
     assert_eq!(y.len(), shape.batch * shape.channels * out_plane);
     assert_eq!(indices.len(), y.len());
+    // An empty output may still have huge planes (a batch of zero): nothing to size tables for.
+    if y.is_empty() {
+        return Ok(());
+    }
+    if is_two_by_two(shape) {
+        max_pool2d_two_by_two(shape, x, y, indices);
+        return Ok(());
+    }
     let out_w = shape.out_size[1];
     let [dh, dw] = shape.options.dilation;
     let [sh, sw] = shape.options.stride;
     let [ph, pw] = shape.options.padding;
-    let [kh, kw] = shape.options.kernel;
+    let kh = shape.options.kernel[0];
     let [h, width] = shape.in_size;
-    // Per kernel column: its offset and the outputs whose tap lies inside the input.
-    let columns: Vec<(usize, (usize, usize))> = (0..kw)
-        .map(|kj| (kj * dw, valid_range(kj * dw, pw, sw, width, out_w)))
-        .collect();
-    // Per output column: the first kernel column inside the input (torch's initial index).
-    let first_columns: Vec<usize> = (0..out_w)
-        .map(|ow| {
-            let start = (ow * sw) as isize - pw as isize;
-            let skip = if start < 0 {
-                ((-start) as usize).div_ceil(dw) * dw
-            } else {
-                0
-            };
-            (start + skip as isize) as usize
-        })
-        .collect();
-    let cost = out_plane * shape.kernel_len();
-    if is_two_by_two(shape) {
-        return max_pool2d_two_by_two(shape, x, y, indices);
+    let columns = kernel_columns(shape)?;
+    // Per output column: torch's initial index column, the window's first column at or past
+    // the input's left edge (past its right edge when no column of the window is inside).
+    let mut first_columns = try_filled(out_w, 0i64, "max_pool2d's column table")?;
+    for (ow, first) in first_columns.iter_mut().enumerate() {
+        let (start, dw) = ((ow * sw) as i128 - pw as i128, dw as i128);
+        let column = if start < 0 {
+            start + (-start + dw - 1) / dw * dw
+        } else {
+            start
+        };
+        *first = i64::try_from(column).unwrap_or(i64::MAX);
     }
+    let cost = out_plane.saturating_mul(shape.kernel_len());
     for_each_plane_pair(y, indices, out_plane, cost, |first, y, indices| {
         let planes = y
             .chunks_exact_mut(out_plane)
@@ -199,15 +297,19 @@ pub fn max_pool2d<T: Float>(shape: &PoolShape, x: &[T], y: &mut [T], indices: &m
                 .chunks_exact_mut(out_w)
                 .zip(indices.chunks_exact_mut(out_w));
             for (oh, (y, indices)) in rows.enumerate() {
-                let taps = (0..kh)
-                    .map(|ki| (oh * sh + ki * dh).wrapping_sub(ph))
-                    .filter(|&ih| ih < h);
-                let first_row = taps.clone().next().unwrap_or(0);
+                let rows = taps(oh * sh, ph, dh, h, kh);
+                let first_row = if rows.is_empty() {
+                    0
+                } else {
+                    oh * sh + rows.start * dh - ph
+                };
                 y.fill(T::from_f64(f64::NEG_INFINITY));
-                for (index, &w0) in indices.iter_mut().zip(&first_columns) {
-                    *index = (first_row * width + w0) as i64;
+                let row_index = (first_row * width) as i64;
+                for (index, &w0) in indices.iter_mut().zip(first_columns.iter()) {
+                    *index = row_index.saturating_add(w0);
                 }
-                for ih in taps {
+                for ki in rows {
+                    let ih = oh * sh + ki * dh - ph;
                     let in_row = &x[ih * width..][..width];
                     for &(offset, (lo, hi)) in &columns {
                         if lo == hi {
@@ -229,6 +331,7 @@ pub fn max_pool2d<T: Float>(shape: &PoolShape, x: &[T], y: &mut [T], indices: &m
             }
         }
     });
+    Ok(())
 }
 
 /// Whether this is the usual `max_pool2d(x, 2)`: 2 x 2 windows that tile the input (stride 2,
@@ -315,10 +418,14 @@ impl UnpoolShape {
                 shape_str(grad_y)
             )));
         }
+        size::checked_count("grad_y", grad_y)?;
+        size::checked_count("max_pool2d_backward's output", input_shape)?;
+        // Products of some of the checked sizes: they fit too.
+        let count = |shape: &[usize]| shape.iter().product();
         Ok(UnpoolShape {
-            planes: grad_y[0] * grad_y[1],
-            in_plane: input_shape[2] * input_shape[3],
-            out_plane: grad_y[2] * grad_y[3],
+            planes: count(&grad_y[..2]),
+            in_plane: count(&input_shape[2..]),
+            out_plane: count(&grad_y[2..]),
         })
     }
 }
@@ -340,7 +447,7 @@ pub fn max_pool2d_backward<T: Float>(
     assert_eq!(grad_y.len(), planes * out_plane);
     assert_eq!(indices.len(), grad_y.len());
     assert_eq!(grad_x.len(), planes * in_plane);
-    let in_range = |i: i64| (0..in_plane as i64).contains(&i);
+    let in_range = |i: i64| usize::try_from(i).is_ok_and(|i| i < in_plane);
     let bad_index = AtomicBool::new(false);
     for_each_items(grad_x, in_plane, out_plane, |first, grad_x| {
         for (p, grad_x) in grad_x.chunks_exact_mut(in_plane).enumerate() {
@@ -400,11 +507,12 @@ fn average_window(
     oh: usize,
     ow: usize,
 ) -> Option<([usize; 4], f64)> {
-    let [h, w] = shape.in_size.map(|s| s as isize);
-    let [ph, pw] = shape.options.padding.map(|p| p as isize);
-    let [kh, kw] = shape.options.kernel.map(|k| k as isize);
+    // In 128 bits: a window may reach past the input by up to 2^63 - 1 taps.
+    let [h, w] = shape.in_size.map(|s| s as i128);
+    let [ph, pw] = shape.options.padding.map(|p| p as i128);
+    let [kh, kw] = shape.options.kernel.map(|k| k as i128);
     let [sh, sw] = shape.options.stride;
-    let (h0, w0) = ((oh * sh) as isize - ph, (ow * sw) as isize - pw);
+    let (h0, w0) = ((oh * sh) as i128 - ph, (ow * sw) as i128 - pw);
     // Clipped to the padded input, the window's size is count_include_pad's divisor; clipped to
     // the input, it is what is summed.
     let (h1, w1) = ((h0 + kh).min(h + ph), (w0 + kw).min(w + pw));

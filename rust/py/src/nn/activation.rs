@@ -46,10 +46,10 @@ fn unary_as<'py, T: Scalar>(
 ) -> PyResult<Bound<'py, PyAny>> {
     let x = Input::<T>::new(x, "x", "x")?;
     let classes = classes("x", x.shape(), rows)?;
-    let y = output_overwritten::<T>(py, x.shape());
+    let y = output_overwritten::<T>(py, x.shape(), name)?;
     let mut y_out = write(&y)?;
     let (x, y_data) = (x.data()?, writable(&mut y_out)?);
-    detach(py, name, || kernel(x, classes, y_data));
+    detach(py, name, || kernel(x, classes, y_data))?;
     drop(y_out);
     Ok(y.into_any())
 }
@@ -81,10 +81,10 @@ fn binary_as<'py, T: Scalar>(
     let y = Input::<T>::new(y, "y", "grad_y")?;
     let classes = classes("grad_y", grad_y.shape(), rows)?;
     expect_shape("y", y.shape(), grad_y.shape()).map_err(nn_error)?;
-    let grad_x = output_overwritten::<T>(py, grad_y.shape());
+    let grad_x = output_overwritten::<T>(py, grad_y.shape(), name)?;
     let mut grad_x_out = write(&grad_x)?;
     let (grad_y, y, grad_x_data) = (grad_y.data()?, y.data()?, writable(&mut grad_x_out)?);
-    detach(py, name, || kernel(grad_y, y, classes, grad_x_data));
+    detach(py, name, || kernel(grad_y, y, classes, grad_x_data))?;
     drop(grad_x_out);
     Ok(grad_x.into_any())
 }

@@ -62,7 +62,7 @@ fn forward<'py, T: Scalar>(
     if let Some(bias) = &bias {
         shape.check_bias(bias.shape()).map_err(nn_error)?;
     }
-    let y = output_overwritten::<T>(py, &shape.output_shape());
+    let y = output_overwritten::<T>(py, &shape.output_shape(), "conv2d's output")?;
     let mut y_out = write(&y)?;
     let (x, weight, bias, y_data) = (
         x.data()?,
@@ -72,7 +72,8 @@ fn forward<'py, T: Scalar>(
     );
     detach(py, "conv2d", || {
         conv::conv2d(&shape, x, weight, bias, y_data)
-    });
+    })?
+    .map_err(nn_error)?;
     drop(y_out);
     Ok(y.into_any())
 }
@@ -121,10 +122,13 @@ fn backward<'py, T: Scalar>(
     let grad_y = Input::<T>::new(grad_y, "grad_y", "x")?;
     let shape = ConvShape::new(x.shape(), weight.shape(), options).map_err(nn_error)?;
     shape.check_grad_y(grad_y.shape()).map_err(nn_error)?;
-    let new = |need: bool, shape: &[usize]| need.then(|| output_overwritten::<T>(py, shape));
-    let grad_x = new(need_input, x.shape());
-    let grad_weight = new(need_weight, weight.shape());
-    let grad_bias = new(need_bias, &[shape.out_channels]);
+    let new = |need: bool, shape: &[usize], what: &str| {
+        need.then(|| output_overwritten::<T>(py, shape, what))
+            .transpose()
+    };
+    let grad_x = new(need_input, x.shape(), "grad_x")?;
+    let grad_weight = new(need_weight, weight.shape(), "grad_weight")?;
+    let grad_bias = new(need_bias, &[shape.out_channels], "grad_bias")?;
     let write_all = |a: &Option<Bound<'py, PyArrayDyn<T>>>| a.as_ref().map(write).transpose();
     let (mut gx, mut gw, mut gb) = (
         write_all(&grad_x)?,
@@ -139,7 +143,8 @@ fn backward<'py, T: Scalar>(
     let (x, weight, grad_y) = (x.data()?, weight.data()?, grad_y.data()?);
     detach(py, "conv2d_backward", || {
         conv::conv2d_backward(&shape, x, weight, grad_y, grads)
-    });
+    })?
+    .map_err(nn_error)?;
     drop((gx, gw, gb));
     let any = |a: Option<Bound<'py, PyArrayDyn<T>>>| a.map(Bound::into_any);
     Ok((any(grad_x), any(grad_weight), any(grad_bias)))

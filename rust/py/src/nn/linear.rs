@@ -59,12 +59,12 @@ fn matmul_as<'py, T: Scalar>(
             a_layout.rows, a_layout.cols, b_layout.rows, b_layout.cols, transpose[0], transpose[1]
         ))));
     }
-    let out = output_overwritten::<T>(py, &[a_layout.rows, b_layout.cols]);
+    let out = output_overwritten::<T>(py, &[a_layout.rows, b_layout.cols], "matmul's output")?;
     let mut out_array = write(&out)?;
     let (a, b, out_data) = (a.data()?, b.data()?, writable(&mut out_array)?);
     detach(py, "matmul", || {
         product(out_data, (a, a_layout), (b, b_layout))
-    });
+    })?;
     drop(out_array);
     Ok(out.into_any())
 }

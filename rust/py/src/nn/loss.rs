@@ -58,7 +58,7 @@ fn nll_forward<'py, T: Scalar>(
         weight.as_ref().map(Input::shape),
     )
     .map_err(nn_error)?;
-    let loss = output::<T>(py, &reduction.loss_shape(rows));
+    let loss = output::<T>(py, &reduction.loss_shape(rows), "nll_loss's output")?;
     let mut loss_out = write(&loss)?;
     let options = Nll {
         weight: optional_data(&weight)?,
@@ -68,7 +68,7 @@ fn nll_forward<'py, T: Scalar>(
     let (logp, target, loss_data) = (logp.data()?, target.data()?, writable(&mut loss_out)?);
     let total_weight = detach(py, "nll_loss", || {
         loss::nll_loss(logp, classes, target, &options, loss_data)
-    })
+    })?
     .map_err(nn_error)?;
     drop(loss_out);
     Ok((loss.into_any(), total_weight.to_f64()))
@@ -115,7 +115,7 @@ fn nll_backward<'py, T: Scalar>(
     if let Some(weight) = &weight {
         expect_shape("weight", weight.shape(), &[classes]).map_err(nn_error)?;
     }
-    let grad_logp = output::<T>(py, &[rows, classes]);
+    let grad_logp = output::<T>(py, &[rows, classes], "nll_loss_backward's output")?;
     let mut grad_logp_out = write(&grad_logp)?;
     let options = Nll {
         weight: optional_data(&weight)?,
@@ -137,7 +137,7 @@ fn nll_backward<'py, T: Scalar>(
             classes,
             grad_data,
         )
-    })
+    })?
     .map_err(nn_error)?;
     drop(grad_logp_out);
     Ok(grad_logp.into_any())
@@ -182,8 +182,8 @@ fn cross_entropy_forward<'py, T: Scalar>(
         weight.as_ref().map(Input::shape),
     )
     .map_err(nn_error)?;
-    let loss = output::<T>(py, &reduction.loss_shape(rows));
-    let probabilities = output::<T>(py, x.shape());
+    let loss = output::<T>(py, &reduction.loss_shape(rows), "cross_entropy's output")?;
+    let probabilities = output::<T>(py, x.shape(), "cross_entropy's softmax")?;
     let (mut loss_out, mut probabilities_out) = (write(&loss)?, write(&probabilities)?);
     let options = Nll {
         weight: optional_data(&weight)?,
@@ -203,7 +203,7 @@ fn cross_entropy_forward<'py, T: Scalar>(
             loss_data,
             probabilities_data,
         )
-    })
+    })?
     .map_err(nn_error)?;
     drop((loss_out, probabilities_out));
     Ok((loss.into_any(), probabilities.into_any()))
@@ -253,7 +253,7 @@ fn cross_entropy_grad<'py, T: Scalar>(
     reduction
         .check_grad_loss(grad_loss.shape(), rows)
         .map_err(nn_error)?;
-    let grad_x = output::<T>(py, probabilities.shape());
+    let grad_x = output::<T>(py, probabilities.shape(), "cross_entropy_backward's output")?;
     let mut grad_x_out = write(&grad_x)?;
     let options = Nll {
         weight: optional_data(&weight)?,
@@ -273,7 +273,7 @@ fn cross_entropy_grad<'py, T: Scalar>(
             label_smoothing,
             grad_data,
         )
-    })
+    })?
     .map_err(nn_error)?;
     drop(grad_x_out);
     Ok(grad_x.into_any())

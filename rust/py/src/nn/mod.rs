@@ -9,15 +9,17 @@ mod linear;
 mod loss;
 mod pooling;
 
-use crate::arrays::{check_array, Access, DType};
+use crate::arrays::{check_array, shape_str, Access, DType};
 use crate::errors::{invalid_hyperparameter, invalid_param, param_dtype};
-use numpy::ndarray::IxDyn;
+use numpy::npyffi::{get_type_object, npy_intp, NpyTypes};
 use numpy::{
-    Element, PyArrayDyn, PyArrayMethods, PyReadonlyArrayDyn, PyReadwriteArrayDyn, PyUntypedArray,
-    PyUntypedArrayMethods,
+    Element, PyArrayDescrMethods, PyArrayDyn, PyArrayMethods, PyReadonlyArrayDyn,
+    PyReadwriteArrayDyn, PyUntypedArray, PyUntypedArrayMethods, PY_ARRAY_API,
 };
-use optrs_core::nn::{NnError, Real};
+use optrs_core::nn::{size, NnError, Real};
+use pyo3::exceptions::PyMemoryError;
 use pyo3::prelude::*;
+use std::os::raw::c_int;
 
 /// Adds the kernels to the module.
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -53,11 +55,12 @@ macro_rules! by_dtype {
 pub(crate) use by_dtype;
 
 /// The bindings' exception for a core error: `InvalidParamError` for arrays,
-/// `InvalidHyperparameterError` for options.
+/// `InvalidHyperparameterError` for options, `MemoryError` for buffers too large to allocate.
 pub fn nn_error(error: NnError) -> PyErr {
     match error {
         NnError::Array(message) => invalid_param(message),
         NnError::Option(message) => invalid_hyperparameter(message),
+        NnError::Memory(message) => PyMemoryError::new_err(message),
     }
 }
 
@@ -171,9 +174,13 @@ impl<'py> Targets<'py> {
     }
 }
 
-/// A new zero-filled array for a kernel to write.
-pub fn output<'py, T: Scalar>(py: Python<'py>, shape: &[usize]) -> Bound<'py, PyArrayDyn<T>> {
-    PyArrayDyn::zeros(py, IxDyn(shape), false)
+/// A new zero-filled array for a kernel to write; `what` names it in errors.
+pub fn output<'py, T: Scalar>(
+    py: Python<'py>,
+    shape: &[usize],
+    what: &str,
+) -> PyResult<Bound<'py, PyArrayDyn<T>>> {
+    new_array(py, shape, true, what)
 }
 
 /// A new array for a kernel that writes every one of its elements: no zero-filling pass (for
@@ -181,13 +188,75 @@ pub fn output<'py, T: Scalar>(py: Python<'py>, shape: &[usize]) -> Bound<'py, Py
 pub fn output_overwritten<'py, T: Element>(
     py: Python<'py>,
     shape: &[usize],
-) -> Bound<'py, PyArrayDyn<T>> {
-    // SAFETY: `PyArray::new` leaves the elements uninitialised. Its callers hand the array to a
-    // kernel that writes every element before anything reads it (each kernel's docs say so, and
-    // the tests compare every element with a reference); on an error the array is dropped
-    // unread. The element types are plain numbers (f32, f64, i64), for which any bit pattern is
-    // a valid value and dropping needs no initialised data.
-    unsafe { PyArrayDyn::new(py, IxDyn(shape), false) }
+    what: &str,
+) -> PyResult<Bound<'py, PyArrayDyn<T>>> {
+    // The elements are left uninitialised. Callers hand the array to a kernel that writes every
+    // element before anything reads it (each kernel's docs say so, and the tests compare every
+    // element with a reference); on an error the array is dropped unread. The element types are
+    // plain numbers (f32, f64, i64), for which any bit pattern is a valid value.
+    new_array(py, shape, false, what)
+}
+
+/// A new C-contiguous array of `shape`, zero-filled or not. Sizes come from Python, so this
+/// fails softly where rust-numpy's constructors panic: a shape NumPy cannot hold is an
+/// `InvalidParamError`, one too large for memory a `MemoryError` naming its bytes.
+fn new_array<'py, T: Element>(
+    py: Python<'py>,
+    shape: &[usize],
+    zeroed: bool,
+    what: &str,
+) -> PyResult<Bound<'py, PyArrayDyn<T>>> {
+    let item = std::mem::size_of::<T>();
+    // NumPy's own limit: the product of the non-zero dimensions, in bytes, fits in an npy_intp.
+    let nonzero: Vec<usize> = shape.iter().copied().filter(|&d| d != 0).collect();
+    let fits = size::element_count(&nonzero).and_then(|n| size::byte_count(n, item));
+    if fits.is_none() {
+        let bytes = size::count_str(&[shape, &[item]].concat());
+        return Err(if shape.contains(&0) {
+            invalid_param(format!(
+                "{what} would have shape {}, which NumPy cannot hold: the product of its \
+                 non-zero sizes is over 2^63 - 1 bytes",
+                shape_str(shape)
+            ))
+        } else {
+            PyMemoryError::new_err(format!(
+                "{what} would have shape {} and take {bytes} bytes, more than can be allocated; \
+                 use smaller inputs or options",
+                shape_str(shape)
+            ))
+        });
+    }
+    // Every size is at most isize::MAX (checked above), so each converts exactly.
+    let mut dims: Vec<npy_intp> = shape.iter().map(|&d| d as npy_intp).collect();
+    let ndim = dims.len() as c_int;
+    // SAFETY: the NumPy C API is called with the GIL held (`py`), a dimension array of `ndim`
+    // valid sizes that outlives the call, and a new reference to T's descriptor, which the call
+    // steals (as rust-numpy's constructors do). Null strides and data ask NumPy to allocate a
+    // C-contiguous array itself. The returned pointer is a new reference, or null with a Python
+    // exception set (MemoryError when the allocation fails), which `from_owned_ptr_or_err` turns
+    // into the error instead of the panic rust-numpy's constructors raise.
+    let array = unsafe {
+        let descr = T::get_dtype(py).into_dtype_ptr();
+        let ptr = if zeroed {
+            PY_ARRAY_API.PyArray_Zeros(py, ndim, dims.as_mut_ptr(), descr, 0)
+        } else {
+            PY_ARRAY_API.PyArray_NewFromDescr(
+                py,
+                get_type_object(py, NpyTypes::PyArray_Type),
+                descr,
+                ndim,
+                dims.as_mut_ptr(),
+                std::ptr::null_mut(),
+                std::ptr::null_mut(),
+                0,
+                std::ptr::null_mut(),
+            )
+        };
+        Bound::from_owned_ptr_or_err(py, ptr)?
+    };
+    array
+        .cast_into::<PyArrayDyn<T>>()
+        .map_err(|e| invalid_param(format!("{what}: {e}")))
 }
 
 /// A new output's elements, for the kernel to write.
@@ -231,7 +300,7 @@ pub fn pair(object: &Bound<'_, PyAny>, name: &str, min: i64) -> PyResult<[usize;
             .map(|r| r.to_string())
             .unwrap_or_else(|_| "?".into());
         return Err(invalid_hyperparameter(format!(
-            "{name} must be an int or a pair of ints (h, w), got {shown}"
+            "{name} must be an int or a pair of ints (h, w) below 2^63, got {shown}"
         )));
     };
     if values.iter().any(|&v| v < min) {

@@ -57,8 +57,8 @@ fn max_forward<'py, T: Scalar>(
 ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyAny>)> {
     let x = Input::<T>::new(x, "x", "x")?;
     let shape = PoolShape::new("x", x.shape(), options).map_err(nn_error)?;
-    let y = output_overwritten::<T>(py, &shape.output_shape());
-    let indices = output_overwritten::<i64>(py, &shape.output_shape());
+    let y = output_overwritten::<T>(py, &shape.output_shape(), "max_pool2d's output")?;
+    let indices = output_overwritten::<i64>(py, &shape.output_shape(), "max_pool2d's indices")?;
     let (mut y_out, mut indices_out) = (write(&y)?, write(&indices)?);
     let (x, y_data, indices_data) = (
         x.data()?,
@@ -67,7 +67,8 @@ fn max_forward<'py, T: Scalar>(
     );
     detach(py, "max_pool2d", || {
         pooling::max_pool2d(&shape, x, y_data, indices_data)
-    });
+    })?
+    .map_err(nn_error)?;
     drop((y_out, indices_out));
     Ok((y.into_any(), indices.into_any()))
 }
@@ -98,13 +99,13 @@ fn max_backward<'py, T: Scalar>(
     let input_shape = shape_arg(input_shape, "input_shape")?;
     let shape =
         UnpoolShape::new(grad_y.shape(), indices.shape(), &input_shape).map_err(nn_error)?;
-    let grad_x = output_overwritten::<T>(py, &input_shape);
+    let grad_x = output_overwritten::<T>(py, &input_shape, "max_pool2d_backward's output")?;
     let mut grad_x_out = write(&grad_x)?;
     let (grad_y, indices, grad_x_data) =
         (grad_y.data()?, indices.data()?, writable(&mut grad_x_out)?);
     detach(py, "max_pool2d_backward", || {
         pooling::max_pool2d_backward(&shape, grad_y, indices, grad_x_data)
-    })
+    })?
     .map_err(nn_error)?;
     drop(grad_x_out);
     Ok(grad_x.into_any())
@@ -137,12 +138,12 @@ fn avg_forward<'py, T: Scalar>(
 ) -> PyResult<Bound<'py, PyAny>> {
     let x = Input::<T>::new(x, "x", "x")?;
     let shape = PoolShape::new("x", x.shape(), options).map_err(nn_error)?;
-    let y = output::<T>(py, &shape.output_shape());
+    let y = output::<T>(py, &shape.output_shape(), "avg_pool2d's output")?;
     let mut y_out = write(&y)?;
     let (x, y_data) = (x.data()?, writable(&mut y_out)?);
     detach(py, "avg_pool2d", || {
         pooling::avg_pool2d(&shape, &average, x, y_data)
-    });
+    })?;
     drop(y_out);
     Ok(y.into_any())
 }
@@ -180,12 +181,12 @@ fn avg_backward<'py, T: Scalar>(
     let input_shape = shape_arg(input_shape, "input_shape")?;
     let shape = PoolShape::new("input_shape", &input_shape, options).map_err(nn_error)?;
     shape.check_grad_y(grad_y.shape()).map_err(nn_error)?;
-    let grad_x = output::<T>(py, &shape.input_shape());
+    let grad_x = output::<T>(py, &shape.input_shape(), "avg_pool2d_backward's output")?;
     let mut grad_x_out = write(&grad_x)?;
     let (grad_y, grad_x_data) = (grad_y.data()?, writable(&mut grad_x_out)?);
     detach(py, "avg_pool2d_backward", || {
         pooling::avg_pool2d_backward(&shape, &average, grad_y, grad_x_data)
-    });
+    })?;
     drop(grad_x_out);
     Ok(grad_x.into_any())
 }

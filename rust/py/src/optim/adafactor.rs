@@ -112,8 +112,7 @@ pub fn adafactor_step(
             DType::F64 => Work::F64(rule, tensor(param, grad, state, step)),
         });
     }
-    crate::profiling::detach(py, "adafactor_step", move || adafactor::step(work));
-    Ok(())
+    crate::profiling::detach(py, "adafactor_step", move || adafactor::step(work))
 }
 
 /// A group's options.

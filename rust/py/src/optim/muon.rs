@@ -68,8 +68,7 @@ pub fn muon_step(
         });
     }
     // Every check passed: from here on nothing fails, so no array is left half-updated.
-    crate::profiling::detach(py, "muon_step", move || muon::step(work));
-    Ok(())
+    crate::profiling::detach(py, "muon_step", move || muon::step(work))
 }
 
 /// A group's options.
