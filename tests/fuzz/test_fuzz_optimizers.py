@@ -74,7 +74,7 @@ class OptimizerMachine(RuleBasedStateMachine):
 
 class CrashProneOptimizerMachine(OptimizerMachine):
     isolated = True
-    families = OptimizerMachine.families | {"resize"} - set(KNOWN_FAMILIES)
+    families = OptimizerMachine.families | ({"resize"} - set(KNOWN_FAMILIES))
 
 
 OptimizerMachine.TestCase.settings = settings(OptimizerMachine.TestCase.settings, max_examples=budget(0.35),
