@@ -61,7 +61,7 @@ class Worker:
     def stop(self) -> None:
         """Ends the child (the next call starts a new one): after a case that may have corrupted
         its memory without crashing it, so that a later case is not blamed."""
-        if self._process is not None:
+        if self._process is not None and self._process.pid is not None:  # started
             if self._process.is_alive():
                 self._process.kill()
             self._process.join()
