@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Sets up (scripts/setup.sh) and runs every test: lints (rustfmt, clippy, ruff, mypy and stubtest
-# of the .pyi), the Rust core's cargo tests, then pytest. Extra arguments go to pytest.
+# of the .pyi), the Rust core's cargo tests, pytest, then the fuzz suite twice. Extra arguments go to
+# the main pytest run.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 source scripts/setup.sh
@@ -13,4 +14,16 @@ cargo clippy --workspace --all-targets --release --quiet -- -D warnings
 echo "== cargo test (rust/core) =="
 cargo test -p optrs-core --release --quiet
 echo "== pytest =="
-.venv/bin/python -m pytest -q "$@"
+.venv/bin/python -m pytest -q --ignore=tests/fuzz "$@"
+# The fuzz suite (tests/fuzz/README.md), about 30 s a pass: once with a fixed seed, once with a
+# random one (OPTRS_FUZZ_SEED sets it). Each pass is its own pytest process, so a crash fails the
+# run (set -e) instead of ending it silently, and the seed that found it is printed.
+fuzz() {
+  echo "== fuzz (tests/fuzz, --hypothesis-seed=$1) =="
+  .venv/bin/python -m pytest -q tests/fuzz --hypothesis-seed="$1" || {
+    echo "fuzz: FAILED with seed $1; reproduce with: .venv/bin/python -m pytest tests/fuzz --hypothesis-seed=$1" >&2
+    return 1
+  }
+}
+fuzz 0
+fuzz "${OPTRS_FUZZ_SEED:-$(od -An -N4 -tu4 /dev/urandom | tr -d ' ')}"

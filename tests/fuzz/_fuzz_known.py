@@ -1,0 +1,35 @@
+"""Failure classes the fuzz suite finds on the code of this branch, left out of the main fuzz
+tests while their fixes are pending on other branches (issue 10); each is still run by an
+``xfail(strict=False)`` test, and tests/fuzz/KNOWN_FAILURES.md has a reproducer of each.
+Delete an entry when its fix is merged: the main tests then cover it again.
+"""
+
+from __future__ import annotations
+
+# Operation families of the optimizer machine (``_fuzz_draw.FAMILIES``) -> why they fail now.
+KNOWN_FAMILIES: dict[str, str] = {
+    "list_edits": "issue 10 defect 3 (params list edits ignored): fixed on branch engine",
+    "state_assign": "issue 10 defect 4 (opt.state[p][name] = ... ignored): fixed on branch engine",
+    "step_counter": "issue 10 defect 4 (NaN/-1 written into state['step'] accepted): fixed on branch engine",
+    "param_layout": "issue 10 defect 2 (grads checked against the param's current view): fixed on branch engine",
+    "resize": "issue 10 defect 1 (use after free after ndarray.resize): fixed on branch engine",
+}
+
+# Behaviours of the current code that differ from torch's and that the optimizer checks accept
+# while they are listed.
+KNOWN_SEMANTICS: dict[str, str] = {
+    # torch creates ASGD's eta and Rprop's step_size from the group's lr at a param's first step;
+    # optrs at registration, so an lr edit before the first step is not seen.
+    "state_from_registration": "state initialised from the options at registration, not at the first step "
+                               "(ASGD eta, Rprop step_size): not yet assigned",
+}
+
+# Substrings of kernel-case violations -> why they fail now.
+KNOWN_KERNEL_FAILURES: dict[str, str] = {
+    "PanicException": "issue 10 defect 5 (panics on overflow-sized arguments): fixed on branch kernels",
+    "where torch's formula gives": "issue 10 defect 6 (output sizes wrap around): fixed on branch kernels",
+}
+
+
+def known_kernel_failure(message: str) -> str | None:
+    return next((why for key, why in KNOWN_KERNEL_FAILURES.items() if key in message), None)
