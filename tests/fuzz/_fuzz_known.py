@@ -8,11 +8,6 @@ from __future__ import annotations
 
 # Operation families of the optimizer machine (``_fuzz_draw.FAMILIES``) -> why they fail now.
 KNOWN_FAMILIES: dict[str, str] = {
-    "list_edits": "issue 10 defect 3 (params list edits ignored): fixed on branch engine",
-    "state_assign": "issue 10 defect 4 (opt.state[p][name] = ... ignored): fixed on branch engine",
-    "step_counter": "issue 10 defect 4 (NaN/-1 written into state['step'] accepted): fixed on branch engine",
-    "param_layout": "issue 10 defect 2 (grads checked against the param's current view): fixed on branch engine",
-    "resize": "issue 10 defect 1 (use after free after ndarray.resize): fixed on branch engine",
 }
 
 # Behaviours of the current code that differ from torch's and that the optimizer checks accept
@@ -26,8 +21,6 @@ KNOWN_SEMANTICS: dict[str, str] = {
 
 # Substrings of kernel-case violations -> why they fail now.
 KNOWN_KERNEL_FAILURES: dict[str, str] = {
-    "PanicException": "issue 10 defect 5 (panics on overflow-sized arguments): fixed on branch kernels",
-    "where torch's formula gives": "issue 10 defect 6 (output sizes wrap around): fixed on branch kernels",
 }
 
 

@@ -8,6 +8,7 @@ edited, the step registers the groups again (torch steps what the lists hold).
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, ClassVar, Protocol
@@ -80,7 +81,7 @@ class _State(Mapping[Any, dict[str, Any]]):
 
     def __getitem__(self, param: Any) -> dict[str, Any]:
         opt = self._optimizer
-        opt._sync_params(refresh=False)
+        opt._sync_for_reading()
         index = opt._index_of.get(id(param))
         if index is not None:
             return opt._state_of(index)
@@ -91,7 +92,7 @@ class _State(Mapping[Any, dict[str, Any]]):
     def __delitem__(self, param: Any) -> None:
         """Drops the state of a param no group lists any more (as ``del`` on torch's dict)."""
         opt = self._optimizer
-        opt._sync_params(refresh=False)
+        opt._sync_for_reading()
         if id(param) in opt._removed:
             del opt._removed[id(param)]
         elif id(param) in opt._index_of:
@@ -102,7 +103,7 @@ class _State(Mapping[Any, dict[str, Any]]):
 
     def __iter__(self) -> Iterator[Any]:
         opt = self._optimizer
-        opt._sync_params(refresh=False)
+        opt._sync_for_reading()
         listed = (p for i, p in enumerate(opt._params) if opt._has_state(i))
         removed = (r.param for r in opt._removed.values() if opt._eager_state or r.has_state)
         return iter([*listed, *removed])
@@ -112,7 +113,7 @@ class _State(Mapping[Any, dict[str, Any]]):
 
     def __contains__(self, param: object) -> bool:
         opt = self._optimizer
-        opt._sync_params(refresh=False)
+        opt._sync_for_reading()
         index = opt._index_of.get(id(param))
         if index is None:
             removed = opt._removed.get(id(param))
@@ -316,6 +317,13 @@ class Optimizer:
         engine.add_group(group, arrays, [list(r.buffers.values()) for r in registered],
                          [r.step for r in registered], prefix)
         return registered
+
+    def _sync_for_reading(self) -> None:
+        """Follows list edits before ``opt.state`` is read. Lists the step would refuse (a param
+        listed twice, an array it cannot take) leave the state as last registered: reading state
+        never raises for them, the next ``step`` does, with the reason."""
+        with contextlib.suppress(InvalidParamError, ParamDTypeError, InvalidHyperparameterError):
+            self._sync_params(refresh=False)
 
     def _sync_params(self, refresh: bool = True) -> None:
         """Registers the params the groups list now if a list was edited (torch steps what the
