@@ -133,6 +133,114 @@ pub fn contains(outer: (usize, usize), inner: (usize, usize)) -> bool {
     inner.0 >= inner.1 || (outer.0 <= inner.0 && inner.1 <= outer.1)
 }
 
+/// The fuzz check of the engines' registration arithmetic, shared by the `registration` fuzz
+/// target (`fuzz/`) and the corpus replay test, so the cases the fuzzer found run on stable Rust.
+pub mod check {
+    use super::{contains, disjoint_ranges, extent, overlapping, LayoutError};
+
+    /// Reads `data` as byte ranges near the edges of the address space and checks
+    /// [`disjoint_ranges`] and [`overlapping`] against a brute-force pairwise comparison in
+    /// `u128`, and [`extent`] / [`contains`] against the same formula over every element index
+    /// of a small strided array. Panics on any disagreement.
+    pub fn registration(data: &[u8]) {
+        let mut words = data.chunks(8).map(|chunk| {
+            let mut bytes = [0u8; 8];
+            bytes[..chunk.len()].copy_from_slice(chunk);
+            u64::from_le_bytes(bytes) as usize
+        });
+        let mode = words.next().unwrap_or(0);
+        let values: Vec<usize> = words.map(|w| near_edges(w, mode)).collect();
+        ranges(&values);
+        strided(&values);
+    }
+
+    /// Maps a word to an interesting size: small, near a power of two, or near `usize::MAX`.
+    fn near_edges(word: usize, mode: usize) -> usize {
+        let small = word & 0xff;
+        match (word >> 60) ^ (mode & 3) {
+            0 => usize::MAX - small,
+            1 => 1usize.checked_shl(((word >> 8) & 63) as u32).unwrap_or(0) ^ small,
+            2 => word,
+            _ => small,
+        }
+    }
+
+    fn ranges(values: &[usize]) {
+        let ranges: Vec<(usize, usize, usize)> = values
+            .chunks_exact(2)
+            .take(12)
+            .enumerate()
+            .map(|(tag, pair)| (pair[0], pair[1] % 4096 + (pair[1] & 1) * pair[1], tag))
+            .collect();
+        let end = |start: usize, len: usize| start as u128 + len as u128;
+        let overflow = ranges
+            .iter()
+            .find(|&&(start, len, _)| end(start, len) > usize::MAX as u128);
+        let shares = |a: &(usize, usize, usize), b: &(usize, usize, usize)| {
+            a.1 > 0 && b.1 > 0 && (a.0 as u128) < end(b.0, b.1) && (b.0 as u128) < end(a.0, a.1)
+        };
+        let any_overlap = ranges
+            .iter()
+            .enumerate()
+            .any(|(i, a)| ranges[i + 1..].iter().any(|b| shares(a, b)));
+        match disjoint_ranges(&ranges) {
+            Err(LayoutError::Overflow(tag)) => assert_eq!(Some(tag), overflow.map(|r| r.2)),
+            Err(LayoutError::Overlap { first, second }) => {
+                assert!(overflow.is_none(), "an overflow must be reported first");
+                assert!(shares(&ranges[first], &ranges[second]), "a false overlap");
+            }
+            Ok(sorted) => {
+                assert!(overflow.is_none() && !any_overlap, "a missed overflow or overlap");
+                assert!(sorted.windows(2).all(|w| w[0].end <= w[1].start));
+                assert_eq!(sorted.len(), ranges.iter().filter(|r| r.1 > 0).count());
+                // Every probe range overlaps exactly the written ranges it shares a byte with.
+                for probe in ranges.iter().map(|&(start, len, _)| (start, start.saturating_add(len))) {
+                    let want = sorted.iter().find(|w| probe.0 < w.end && w.start < probe.1);
+                    let got = overlapping(&sorted, probe.0, probe.1);
+                    assert_eq!(got.is_some(), want.is_some(), "overlapping disagrees on {probe:?}");
+                }
+            }
+        }
+    }
+
+    fn strided(values: &[usize]) {
+        let Some((&data, rest)) = values.split_first() else {
+            return;
+        };
+        let ndim = rest.len().min(6) / 2;
+        let shape: Vec<usize> = rest[..ndim].iter().map(|v| v % 5).collect();
+        let strides: Vec<isize> = rest[ndim..2 * ndim].iter().map(|&v| v as isize).collect();
+        let item = 1 + data % 8;
+        // Brute force over every element (at most 4^3 of them), in u128/i128.
+        let mut lo = i128::MAX;
+        let mut hi = i128::MIN;
+        let count: usize = shape.iter().product();
+        for flat in 0..count {
+            let (mut rem, mut offset) = (flat, data as i128);
+            for (&n, &stride) in shape.iter().zip(&strides).rev() {
+                offset += (rem % n) as i128 * stride as i128;
+                rem /= n;
+            }
+            lo = lo.min(offset);
+            hi = hi.max(offset + item as i128);
+        }
+        let want = if count == 0 {
+            Some((data, data))
+        } else {
+            match (usize::try_from(lo), usize::try_from(hi)) {
+                (Ok(lo), Ok(hi)) => Some((lo, hi)),
+                _ => None,
+            }
+        };
+        let got = extent(data, &shape, &strides, item);
+        assert_eq!(got, want, "extent of {shape:?} {strides:?} at {data}");
+        if let Some(inner) = got {
+            assert!(contains(inner, inner));
+            assert!(contains((0, usize::MAX), inner) || inner.1 < inner.0);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
