@@ -507,23 +507,28 @@ fn average_window(
     oh: usize,
     ow: usize,
 ) -> Option<([usize; 4], f64)> {
-    // In 128 bits: a window may reach past the input by up to 2^63 - 1 taps.
-    let [h, w] = shape.in_size.map(|s| s as i128);
-    let [ph, pw] = shape.options.padding.map(|p| p as i128);
-    let [kh, kw] = shape.options.kernel.map(|k| k as i128);
+    // Within a checked shape every window start and the padded input's end fit in an i64 (see
+    // `size`); a window's end may not, but it is clipped to the padded input, so saturate it.
+    let [h, w] = shape.in_size.map(|s| s as i64);
+    let [ph, pw] = shape.options.padding.map(|p| p as i64);
+    let [kh, kw] = shape.options.kernel.map(|k| k as i64);
     let [sh, sw] = shape.options.stride;
-    let (h0, w0) = ((oh * sh) as i128 - ph, (ow * sw) as i128 - pw);
+    let (h0, w0) = ((oh * sh) as i64 - ph, (ow * sw) as i64 - pw);
     // Clipped to the padded input, the window's size is count_include_pad's divisor; clipped to
     // the input, it is what is summed.
-    let (h1, w1) = ((h0 + kh).min(h + ph), (w0 + kw).min(w + pw));
-    let padded = (h1 - h0) * (w1 - w0);
+    let (h1, w1) = (
+        h0.saturating_add(kh).min(h + ph),
+        w0.saturating_add(kw).min(w + pw),
+    );
+    // As floats: a window clipped to the padded input may still cover over 2^63 taps.
+    let padded = (h1 - h0) as f64 * (w1 - w0) as f64;
     let (h0, w0, h1, w1) = (h0.max(0), w0.max(0), h1.min(h), w1.min(w));
     if h0 >= h1 || w0 >= w1 {
         return None;
     }
     let divisor = match average.divisor_override {
         Some(d) => d as f64,
-        None if average.count_include_pad => padded as f64,
+        None if average.count_include_pad => padded,
         None => ((h1 - h0) * (w1 - w0)) as f64,
     };
     Some(([h0, h1, w0, w1].map(|v| v as usize), divisor))
