@@ -25,25 +25,9 @@ import pytest
 
 import optrs
 from optrs import InvalidHyperparameterError
+from simd_levels import SIMD_LEVELS
 
 F32_MAX = float(np.finfo(np.float32).max)
-
-
-def available_levels() -> list[str]:
-    levels = []
-    try:
-        for level in ("baseline", "avx2", "avx512"):
-            try:
-                optrs._core.force_simd_level(level)
-            except ValueError:  # this CPU lacks it
-                continue
-            levels.append(level)
-    finally:
-        optrs._core.force_simd_level(None)
-    return levels
-
-
-LEVELS = available_levels()
 
 
 @contextmanager
@@ -62,7 +46,7 @@ def on_every_path(run: Callable[[], list[np.ndarray]]) -> list[np.ndarray]:
     """Runs ``run`` on every SIMD level with 1 and 2 threads; asserts that all give the same bits
     and returns that result."""
     results = {}
-    for level in LEVELS:
+    for level in SIMD_LEVELS:
         for threads in (1, 2):
             with running_with(level, threads), np.errstate(all="ignore"):
                 results[(level, threads)] = run()

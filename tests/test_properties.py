@@ -26,6 +26,7 @@ from hypothesis.extra import numpy as hnp
 
 import optrs
 from optrs.optim import SGD, Adadelta, Adagrad, Adam, AdamW, Optimizer, RMSprop
+from simd_levels import SIMD_LEVELS
 
 SETTINGS = settings(max_examples=40, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
@@ -462,23 +463,6 @@ def test_thread_count_does_not_change_a_bit(name: str, data: st.DataObject) -> N
         optrs.set_num_threads(original)
     assert optrs.get_num_threads() == original
     outcomes_agree(runs)
-
-
-def available_simd_levels() -> list[str]:
-    levels = []
-    try:
-        for level in ("baseline", "avx2", "avx512"):
-            try:
-                optrs._core.force_simd_level(level)
-            except ValueError:  # this CPU lacks it
-                continue
-            levels.append(level)
-    finally:
-        optrs._core.force_simd_level(None)
-    return levels
-
-
-SIMD_LEVELS = available_simd_levels()
 
 
 def test_forcing_the_simd_level_is_undone_by_none() -> None:

@@ -209,7 +209,10 @@ pub mod check {
                     .iter()
                     .map(|&(start, len, _)| (start, start.saturating_add(len)))
                 {
-                    let want = sorted.iter().find(|w| probe.0 < w.end && w.start < probe.1);
+                    // An empty probe overlaps nothing.
+                    let want = sorted
+                        .iter()
+                        .find(|w| probe.0 < probe.1 && probe.0 < w.end && w.start < probe.1);
                     let got = overlapping(&sorted, probe.0, probe.1);
                     assert_eq!(
                         got.is_some(),
