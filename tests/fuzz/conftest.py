@@ -19,7 +19,7 @@ import os
 
 from hypothesis import HealthCheck, Phase, settings
 
-EXAMPLES = 100
+EXAMPLES = 300
 
 _common = dict(
     deadline=None,
