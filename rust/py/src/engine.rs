@@ -115,6 +115,11 @@ pub struct Engine<R> {
     written: Vec<ByteRange<Tag>>,
     /// The arrays that held params, state buffers and step counters are views of.
     owners: Owners,
+    /// Whether a param's first step (its count going from 0 to 1) starts by setting its state to
+    /// the initial values of that step's options, as torch creates state lazily. False for
+    /// rules whose state torch creates with the param (Adagrad) and for the functional API,
+    /// whose caller passes the state to start from.
+    create_state: bool,
     rule: PhantomData<R>,
 }
 
@@ -125,6 +130,7 @@ impl<R: FromGroup> Default for Engine<R> {
             groups: Vec::new(),
             written: Vec::new(),
             owners: Owners::default(),
+            create_state: !R::EAGER_STATE,
             rule: PhantomData,
         }
     }
@@ -181,6 +187,15 @@ fn state_fix() -> String {
 }
 
 impl<R: FromGroup> Engine<R> {
+    /// An engine for one functional call: it steps from the state it is given, whatever the
+    /// step counts.
+    pub fn functional() -> Self {
+        Engine {
+            create_state: false,
+            ..Default::default()
+        }
+    }
+
     /// Registers a param group: `params[i]` with its state arrays `states[i]` (in the order of
     /// `state_spec`) and its step counter `steps[i]` (a float64 array of one element).
     /// `prefix` names the params in errors, e.g. "param_groups[1]['params']". When
@@ -375,6 +390,9 @@ impl<R: FromGroup> Engine<R> {
             }
         }
         // Every check passed: from here on nothing fails, so no array is left half-updated.
+        if self.create_state {
+            self.create_state(py, &rules, &active)?;
+        }
         let mut work32 = Vec::new();
         let mut work64 = Vec::new();
         // Params of a group usually share their step count: unless the rule keeps scalar state
@@ -422,6 +440,61 @@ impl<R: FromGroup> Engine<R> {
             rule.after_step(dict.cast::<PyDict>()?)?;
         }
         Ok(true)
+    }
+
+    /// Sets the state of each param of `active` (group, slot, grad) that takes its first step to
+    /// the initial values of its group's `rules`: torch creates a param's state at its first step,
+    /// from the options of that step (ASGD's `eta` and Rprop's `step_size` start at its lr). Only
+    /// a first step pays for it; the buffers are filled with the GIL released.
+    fn create_state(
+        &self,
+        py: Python<'_>,
+        rules: &[R],
+        active: &[(usize, usize, DataPtr)],
+    ) -> PyResult<()> {
+        let mut fills = Vec::new();
+        for &(group, index, _) in active {
+            let slot = &self.slots[index];
+            if slot.step_count() != 0.0 {
+                continue;
+            }
+            let rule = rules[group];
+            // SAFETY: as for the step's counters: `step_len` float64s of a writeable, aligned
+            // array this engine holds, checked unchanged, written with the GIL held.
+            let scalars = unsafe {
+                std::slice::from_raw_parts_mut(slot.step.data().0 as *mut f64, slot.step_len)
+            };
+            for (k, value) in scalars[1..].iter_mut().enumerate() {
+                *value = rule.initial_scalar_state(k);
+            }
+            for (k, held) in slot.state.iter().enumerate() {
+                fills.push((
+                    held.data(),
+                    slot.len,
+                    slot.param.dtype(),
+                    rule.initial_state(k),
+                ));
+            }
+        }
+        if fills.is_empty() {
+            return Ok(());
+        }
+        crate::profiling::detach(py, "optimizer.create_state", move || {
+            for (data, len, dtype, value) in fills {
+                // SAFETY: `data` is a state buffer of `len` elements of `dtype`, C-contiguous,
+                // aligned, writeable and checked unchanged (`check_slot`); no other slice of it
+                // exists until the step's updates are built after this returns.
+                unsafe {
+                    match dtype {
+                        DType::F32 => std::slice::from_raw_parts_mut(data.0 as *mut f32, len)
+                            .fill(value as f32),
+                        DType::F64 => {
+                            std::slice::from_raw_parts_mut(data.0 as *mut f64, len).fill(value)
+                        }
+                    }
+                }
+            }
+        })
     }
 
     /// Runs `rules[g]` over every param of group `g` that has taken a step, with the param's
@@ -780,7 +853,7 @@ macro_rules! engine_class {
                 states: &pyo3::Bound<'_, pyo3::PyAny>,
                 steps: &pyo3::Bound<'_, pyo3::PyAny>,
             ) -> pyo3::PyResult<()> {
-                let mut engine = $crate::engine::Engine::<$rule>::default();
+                let mut engine = $crate::engine::Engine::<$rule>::functional();
                 engine.add_group(group, params, states, steps, "params")?;
                 let groups = pyo3::types::PyList::new(py, [group])?;
                 engine.step(py, grads, &groups, concat!($name, ".apply"))?;

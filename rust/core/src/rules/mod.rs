@@ -111,6 +111,10 @@ pub trait Rule: Copy + Send + Sync + 'static {
     /// torch's names (they are the keys of `optimizer.state[p]`).
     fn state_names(&self) -> &'static [&'static str];
 
+    /// Whether torch creates the state when a param is added (Adagrad), from the options then,
+    /// rather than at the param's first step, from the options of that step (every other rule).
+    const EAGER_STATE: bool = false;
+
     /// The value every element of state slot `slot` starts at.
     fn initial_state(&self, _slot: usize) -> f64 {
         0.0
