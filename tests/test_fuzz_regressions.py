@@ -200,3 +200,32 @@ def test_matches_torch_for_lr_edits_before_the_first_step() -> None:
             ours.step([g])
             theirs.step()
         np.testing.assert_allclose(p, tp.detach().numpy(), rtol=1e-5, atol=1e-7, err_msg=name)
+
+
+@pytest.mark.parametrize("cls, key, value, expected, names", [
+    (optim.SGD, "momentum", 0.9, 0.85999995470047, ["momentum_buffer"]),
+    (optim.Adam, "amsgrad", True, 0.8733663558959961, ["step", "exp_avg", "exp_avg_sq", "max_exp_avg_sq"]),
+    (optim.RMSprop, "centered", True, 0.4444108307361603, ["step", "square_avg", "grad_avg"]),
+    (optim.RMSprop, "momentum", 0.5, -0.0509866401553154, ["step", "square_avg", "momentum_buffer"]),
+], ids=lambda v: v.__name__ if isinstance(v, type) else None)
+def test_options_that_choose_the_state_may_change_before_the_first_step(
+        cls: type[Any], key: str, value: Any, expected: float, names: list[str]) -> None:
+    # torch creates the state at the first step, so these buffers follow the options then (torch
+    # 2.13's numbers, grads 1 then -0.5, lr 0.1).
+    p = np.ones(2, np.float32)
+    opt = cls([p], lr=0.1)
+    opt.param_groups[0][key] = value
+    for g in (1.0, -0.5):
+        opt.step([np.full(2, g, np.float32)])
+    np.testing.assert_allclose(p, expected, rtol=1e-6)
+    assert sorted(opt.state[p]) == sorted(names)
+
+
+def test_options_that_choose_the_state_cannot_change_after_a_step() -> None:
+    p, q = np.ones(2, np.float32), np.ones(2, np.float32)
+    opt = optim.Adam([p, q], lr=0.1)
+    opt.step([np.ones(2, np.float32), None])  # q has no state, but p has
+    opt.param_groups[0]["amsgrad"] = True
+    with pytest.raises(optrs.InvalidHyperparameterError, match="once a param of the group has taken a step"):
+        opt.step([np.ones(2, np.float32), np.ones(2, np.float32)])
+    np.testing.assert_array_equal(q, 1)

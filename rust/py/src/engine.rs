@@ -332,7 +332,8 @@ impl<R: FromGroup> Engine<R> {
     /// One optimizer step: `grads` has one entry per param in group order (None skips that
     /// param, as in torch); `groups` are the current param group dicts. `kernel` names the
     /// update in profiler records. Returns false, having done nothing, when a group's 'params'
-    /// no longer lists the params registered (the caller registers the groups again).
+    /// no longer lists the params registered, or when the options of a group whose params have
+    /// not stepped yet need other state buffers (the caller registers the groups again).
     pub fn step(
         &mut self,
         py: Python<'_>,
@@ -353,20 +354,30 @@ impl<R: FromGroup> Engine<R> {
             }
         }
         let mut rules = Vec::with_capacity(self.groups.len());
+        let mut relayout = false;
         for (index, (dict, group)) in groups.iter().zip(&self.groups).enumerate() {
             let label = || format!("param_groups[{index}]");
             let rule: R = group_rule(&dict, &label)?;
             if rule.state_names() != group.state_names {
-                return Err(invalid_hyperparameter(format!(
-                    "{}: its options now need the state buffers ({}) instead of ({}); \
-                     options that change the optimizer's state (amsgrad, momentum, centered) cannot change \
-                     after construction, create a new optimizer instead",
-                    label(),
-                    rule.state_names().join(", "),
-                    group.state_names.join(", ")
-                )));
+                // torch creates a param's state at its first step, so before any param of the
+                // group has stepped its options may ask for other buffers (amsgrad, momentum,
+                // centered): the caller registers the groups again, with state for these options.
+                if R::EAGER_STATE || !self.stateless(py, group)? {
+                    return Err(invalid_hyperparameter(format!(
+                        "{}: its options now need the state buffers ({}) instead of ({}); options \
+                         that change the optimizer's state (amsgrad, momentum, centered) cannot change \
+                         once a param of the group has taken a step, create a new optimizer instead",
+                        label(),
+                        rule.state_names().join(", "),
+                        group.state_names.join(", ")
+                    )));
+                }
+                relayout = true;
             }
             rules.push(rule);
+        }
+        if relayout {
+            return Ok(false);
         }
         let grads: Vec<Bound<'_, PyAny>> = grads.try_iter()?.collect::<PyResult<_>>()?;
         if grads.len() != self.slots.len() {
@@ -558,6 +569,19 @@ impl<R: FromGroup> Engine<R> {
             S::run(work32);
             S::run(work64);
         })
+    }
+
+    /// Whether no param of `group` has taken a step (so none has state yet, as torch sees it).
+    fn stateless(&self, py: Python<'_>, group: &Group) -> PyResult<bool> {
+        for slot in &self.slots[group.slots.clone()] {
+            // Only the counter is read: a param skipped this step may have changed meanwhile.
+            slot.step
+                .check(py, &|| format!("{}'s step counter", slot.label), &state_fix)?;
+            if slot.step_count() != 0.0 {
+                return Ok(false);
+            }
+        }
+        Ok(true)
     }
 
     /// Fails unless the param, state buffers and step counter of slot `index` are as registered
