@@ -8,14 +8,15 @@ checked as in the optimizers: nothing is changed if any is unusable.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import MutableSequence, Sequence
 from typing import Any
 
 import numpy as np
+from numpy.lib.array_utils import byte_bounds
 from numpy.typing import NDArray
 
 from . import _core
-from .errors import InvalidParamError
+from .errors import InvalidParamError, ParamDTypeError
 
 Arrays = Sequence[NDArray[Any]]
 OptionalArrays = Sequence[NDArray[Any] | None]
@@ -49,6 +50,9 @@ def sgd(params: Arrays, grads: OptionalArrays, momentum_buffer_list: list[NDArra
             raise InvalidParamError(f"momentum_buffer_list has {len(momentum_buffer_list)} entries "
                                     f"for {len(params)} params")
         fresh = [buf is None and g is not None for buf, g in zip(momentum_buffer_list, grads)]
+        if any(fresh) and not isinstance(momentum_buffer_list, MutableSequence):
+            raise InvalidParamError("momentum_buffer_list must be a list: the step stores the new momentum "
+                                    f"buffers in its None entries, got a {type(momentum_buffer_list).__name__}")
         buffers = [np.empty_like(p) if buf is None else buf for p, buf in zip(params, momentum_buffer_list)]
         states = [[b] for b in buffers]
         # A step count of 1 tells the rule to start the buffer from the gradient.
@@ -113,24 +117,56 @@ def rmsprop(params: Arrays, grads: OptionalArrays, square_avgs: Arrays, grad_avg
     _core.RMSpropEngine.apply(group, list(params), list(grads), states, list(state_steps))
 
 
-def _with_scalars(state_steps: Arrays, *scalars: Arrays) -> list[NDArray[Any]]:
+def _with_scalars(params: Arrays, grads: OptionalArrays, states: list[list[Any]], state_steps: Arrays,
+                  **scalars: Arrays) -> list[NDArray[np.float64]]:
     """The engine's per-param counters: the step, then the rule's scalar state (one-element arrays
-    in torch's functional signatures), checked for count and shape."""
-    for column in scalars:
-        if len(column) != len(state_steps):
-            raise InvalidParamError(f"got {len(column)} scalar-state entries for {len(state_steps)} state_steps")
-    counters = []
-    for i, row in enumerate(zip(state_steps, *scalars)):
-        if any(np.size(a) != 1 for a in row):
-            raise InvalidParamError(f"state_steps[{i}] and its scalar state must be one-element arrays")
-        counters.append(np.array([float(np.asarray(a).reshape(-1)[0]) for a in row]))
-    return counters
+    in torch's functional signatures). Everything ``_write_back`` will write is checked here,
+    before the step changes anything: each entry a writeable one-element float array that shares
+    no memory with another entry, a param, a grad or a state buffer."""
+    columns = {"state_steps": list(state_steps), **{name: list(c) for name, c in scalars.items()}}
+    for name, column in columns.items():
+        if len(column) != len(params):
+            raise InvalidParamError(f"{name} has {len(column)} entries for {len(params)} params")
+        for i, target in enumerate(column):
+            where = f"{name}[{i}]"
+            if not isinstance(target, np.ndarray) or target.size != 1:
+                raise InvalidParamError(f"{where} must be a one-element array (np.zeros(1)), got "
+                                        f"{type(target).__name__} of size {np.size(target)}")
+            if target.dtype.kind != "f":
+                raise ParamDTypeError(f"{where} has dtype {target.dtype}; pass a float array (np.zeros(1))")
+            if not target.flags.writeable:
+                raise InvalidParamError(f"{where} is read-only; the step writes it, so pass a writeable array")
+    targets = [(f"{name}[{i}]", a) for name, column in columns.items() for i, a in enumerate(column)]
+    others = [(f"{name}[{i}]", a) for name, column in (("params", params), ("grads", grads))
+              for i, a in enumerate(column)]
+    others += [(f"state of params[{i}]", a) for i, row in enumerate(states) for a in row]
+    _check_disjoint(targets, [(w, a) for w, a in others if isinstance(a, np.ndarray)])
+    return [np.array([float(a.reshape(-1)[0]) for a in row]) for row in zip(*columns.values())]
 
 
-def _write_back(counters: list[NDArray[Any]], state_steps: Arrays, *scalars: Arrays) -> None:
+def _check_disjoint(targets: list[tuple[str, NDArray[Any]]], others: list[tuple[str, NDArray[Any]]]) -> None:
+    """Fails if a target shares memory with another target or with one of ``others`` (byte
+    ranges, sorted: O(n log n) however many params)."""
+    spans = sorted((*byte_bounds(a), is_target, where)
+                   for is_target, arrays in ((True, targets), (False, others)) for where, a in arrays)
+    end_any, end_target = (0, ""), (0, "")
+    for start, end, is_target, where in spans:
+        if start == end:
+            continue
+        if is_target and start < end_any[0]:
+            raise InvalidParamError(f"{where} shares memory with {end_any[1]}; pass a separate array")
+        if start < end_target[0]:
+            raise InvalidParamError(f"{where} shares memory with {end_target[1]}; pass a separate array")
+        end_any = max(end_any, (end, where))
+        if is_target:
+            end_target = max(end_target, (end, where))
+
+
+def _write_back(counters: list[NDArray[np.float64]], state_steps: Arrays, *scalars: Arrays) -> None:
+    """Writes the counters back into the caller's arrays, all checked by ``_with_scalars``."""
     for counter, *row in zip(counters, state_steps, *scalars):
         for value, target in zip(counter, row):
-            np.asarray(target).reshape(-1)[0] = value
+            target.reshape(-1)[0] = value
 
 
 def adamax(params: Arrays, grads: OptionalArrays, exp_avgs: Arrays, exp_infs: Arrays, state_steps: Arrays, *,
@@ -158,7 +194,7 @@ def nadam(params: Arrays, grads: OptionalArrays, exp_avgs: Arrays, exp_avg_sqs: 
     group = dict(lr=lr, betas=(beta1, beta2), eps=eps, weight_decay=weight_decay, momentum_decay=momentum_decay,
                  decoupled_weight_decay=decoupled_weight_decay, maximize=maximize)
     states = _columns(len(params), exp_avgs=exp_avgs, exp_avg_sqs=exp_avg_sqs)
-    counters = _with_scalars(state_steps, mu_products)
+    counters = _with_scalars(params, grads, states, state_steps, mu_products=mu_products)
     _core.NAdamEngine.apply(group, list(params), list(grads), states, counters)
     _write_back(counters, state_steps, mu_products)
 
@@ -178,7 +214,7 @@ def asgd(params: Arrays, grads: OptionalArrays, axs: Arrays, mus: Arrays, etas: 
     as torch keeps it, ``mus`` at 1)."""
     group = dict(lr=lr, lambd=lambd, alpha=alpha, t0=t0, weight_decay=weight_decay, maximize=maximize)
     states = _columns(len(params), axs=axs)
-    counters = _with_scalars(state_steps, etas, mus)
+    counters = _with_scalars(params, grads, states, state_steps, etas=etas, mus=mus)
     _core.ASGDEngine.apply(group, list(params), list(grads), states, counters)
     _write_back(counters, state_steps, etas, mus)
 

@@ -13,10 +13,6 @@ KNOWN_FAMILIES: dict[str, str] = {
 # Behaviours of the current code that differ from torch's and that the optimizer checks accept
 # while they are listed.
 KNOWN_SEMANTICS: dict[str, str] = {
-    # torch creates ASGD's eta and Rprop's step_size from the group's lr at a param's first step;
-    # optrs at registration, so an lr edit before the first step is not seen.
-    "state_from_registration": "state initialised from the options at registration, not at the first step "
-                               "(ASGD eta, Rprop step_size): not yet assigned",
 }
 
 # Substrings of kernel-case violations -> why they fail now.

@@ -220,7 +220,8 @@ class Optimizer:
     _engine_class: ClassVar[type[Any]]  # one of the optrs._core engines
     # torch keeps a 'step' entry in each param's state (SGD does not).
     _step_in_state: ClassVar[bool] = True
-    # torch creates the state at construction rather than at a param's first step (Adagrad).
+    # torch creates the state at construction rather than at a param's first step (Adagrad; its Rust
+    # rule says so too, `Rule::EAGER_STATE`, so that its engine does not create the state again).
     _eager_state: ClassVar[bool] = False
 
     def __init__(self, params: ParamsT, defaults: dict[str, Any]) -> None:
@@ -287,12 +288,18 @@ class Optimizer:
     def _register(self, engine: _Engine, group: dict[str, Any], index: int,
                   kept: Mapping[int, _Registered]) -> list[_Registered]:
         """Registers a group with ``engine``: each param keeps its entry in ``kept`` (its state,
-        when it was registered before) or gets fresh state at its initial values."""
+        when it was registered before) or gets fresh state at its initial values. Unless the
+        optimizer's state is eager (Adagrad), the engine sets those values again at the param's
+        first step, from that step's options, as torch creates state then (ASGD's ``eta`` and
+        Rprop's ``step_size`` start at the lr of that step)."""
         prefix = f"param_groups[{index}]['params']"
         params = group["params"]
         arrays = [_array_of(p, f"{prefix}[{i}]") for i, p in enumerate(params)]
         spec, scalar_spec = self._engine_class.state_spec(group, f"param_groups[{index}]")
-        fresh = [i for i, p in enumerate(params) if id(p) not in kept]
+        # A param without state yet (it has not stepped) starts afresh, with the state that the
+        # options need now: torch creates it at the first step.
+        fresh = [i for i, p in enumerate(params)
+                 if id(p) not in kept or not (self._eager_state or kept[id(p)].has_state)]
         states = _allocate_state(spec, [arrays[i] for i in fresh], self._state_shape)
         # Per param: the step count, then the rule's scalar state (NAdam's mu_product, ...).
         counters = np.zeros((len(fresh), 1 + len(scalar_spec)), dtype=np.float64)
@@ -312,7 +319,7 @@ class Optimizer:
                 raise InvalidHyperparameterError(
                     f"{prefix}[{i}] keeps the state {list(entry.views)}, but param_groups[{index}]'s options "
                     "now need other state; options that change the optimizer's state (amsgrad, momentum, "
-                    "centered) cannot change after construction, create a new optimizer instead")
+                    "centered) cannot change once a param has taken a step, create a new optimizer instead")
             registered.append(entry)
         engine.add_group(group, arrays, [list(r.buffers.values()) for r in registered],
                          [r.step for r in registered], prefix)
@@ -325,12 +332,12 @@ class Optimizer:
         with contextlib.suppress(InvalidParamError, ParamDTypeError, InvalidHyperparameterError):
             self._sync_params(refresh=False)
 
-    def _sync_params(self, refresh: bool = True) -> None:
-        """Registers the params the groups list now if a list was edited (torch steps what the
-        lists hold: a param that stays keeps its state, a new one starts fresh, a removed one
-        keeps its state aside), and with ``refresh`` points the engine at replaced
+    def _sync_params(self, refresh: bool = True, force: bool = False) -> None:
+        """Registers the params the groups list now if a list was edited, or with ``force`` (torch
+        steps what the lists hold: a param that stays keeps its state, a new one starts fresh, a
+        removed one keeps its state aside), and with ``refresh`` points the engine at replaced
         ``Parameter.data`` arrays."""
-        if len(self._listed) == len(self.param_groups) and all(
+        if not force and len(self._listed) == len(self.param_groups) and all(
                 isinstance(group.get("params"), list) and len(group["params"]) == len(listed)
                 and all(a is b for a, b in zip(group["params"], listed))
                 for group, listed in zip(self.param_groups, self._listed)):
@@ -388,9 +395,10 @@ class Optimizer:
             grads = self._grads_from_params()
         if self._has_foreign_params or self._seen_data_version != Tensor.data_version:
             self._sync_params()
-        # The engine does nothing and returns False when a group's 'params' list was edited.
+        # The engine does nothing and returns False when a group's 'params' list was edited, or
+        # when options of a group that has not stepped yet need other state (amsgrad, ...).
         if not self._engine.step(grads, self.param_groups):
-            self._sync_params()
+            self._sync_params(force=True)
             self._engine.step(grads, self.param_groups)
         return loss
 

@@ -115,6 +115,11 @@ pub struct Engine<R> {
     written: Vec<ByteRange<Tag>>,
     /// The arrays that held params, state buffers and step counters are views of.
     owners: Owners,
+    /// Whether a param's first step (its count going from 0 to 1) starts by setting its state to
+    /// the initial values of that step's options, as torch creates state lazily. False for
+    /// rules whose state torch creates with the param (Adagrad) and for the functional API,
+    /// whose caller passes the state to start from.
+    create_state: bool,
     rule: PhantomData<R>,
 }
 
@@ -125,6 +130,7 @@ impl<R: FromGroup> Default for Engine<R> {
             groups: Vec::new(),
             written: Vec::new(),
             owners: Owners::default(),
+            create_state: !R::EAGER_STATE,
             rule: PhantomData,
         }
     }
@@ -181,6 +187,15 @@ fn state_fix() -> String {
 }
 
 impl<R: FromGroup> Engine<R> {
+    /// An engine for one functional call: it steps from the state it is given, whatever the
+    /// step counts.
+    pub fn functional() -> Self {
+        Engine {
+            create_state: false,
+            ..Default::default()
+        }
+    }
+
     /// Registers a param group: `params[i]` with its state arrays `states[i]` (in the order of
     /// `state_spec`) and its step counter `steps[i]` (a float64 array of one element).
     /// `prefix` names the params in errors, e.g. "param_groups[1]['params']". When
@@ -317,7 +332,8 @@ impl<R: FromGroup> Engine<R> {
     /// One optimizer step: `grads` has one entry per param in group order (None skips that
     /// param, as in torch); `groups` are the current param group dicts. `kernel` names the
     /// update in profiler records. Returns false, having done nothing, when a group's 'params'
-    /// no longer lists the params registered (the caller registers the groups again).
+    /// no longer lists the params registered, or when the options of a group whose params have
+    /// not stepped yet need other state buffers (the caller registers the groups again).
     pub fn step(
         &mut self,
         py: Python<'_>,
@@ -338,20 +354,30 @@ impl<R: FromGroup> Engine<R> {
             }
         }
         let mut rules = Vec::with_capacity(self.groups.len());
+        let mut relayout = false;
         for (index, (dict, group)) in groups.iter().zip(&self.groups).enumerate() {
             let label = || format!("param_groups[{index}]");
             let rule: R = group_rule(&dict, &label)?;
             if rule.state_names() != group.state_names {
-                return Err(invalid_hyperparameter(format!(
-                    "{}: its options now need the state buffers ({}) instead of ({}); \
-                     options that change the optimizer's state (amsgrad, momentum, centered) cannot change \
-                     after construction, create a new optimizer instead",
-                    label(),
-                    rule.state_names().join(", "),
-                    group.state_names.join(", ")
-                )));
+                // torch creates a param's state at its first step, so before any param of the
+                // group has stepped its options may ask for other buffers (amsgrad, momentum,
+                // centered): the caller registers the groups again, with state for these options.
+                if R::EAGER_STATE || !self.stateless(py, group)? {
+                    return Err(invalid_hyperparameter(format!(
+                        "{}: its options now need the state buffers ({}) instead of ({}); options \
+                         that change the optimizer's state (amsgrad, momentum, centered) cannot change \
+                         once a param of the group has taken a step, create a new optimizer instead",
+                        label(),
+                        rule.state_names().join(", "),
+                        group.state_names.join(", ")
+                    )));
+                }
+                relayout = true;
             }
             rules.push(rule);
+        }
+        if relayout {
+            return Ok(false);
         }
         let grads: Vec<Bound<'_, PyAny>> = grads.try_iter()?.collect::<PyResult<_>>()?;
         if grads.len() != self.slots.len() {
@@ -375,6 +401,9 @@ impl<R: FromGroup> Engine<R> {
             }
         }
         // Every check passed: from here on nothing fails, so no array is left half-updated.
+        if self.create_state {
+            self.create_state(py, &rules, &active)?;
+        }
         let mut work32 = Vec::new();
         let mut work64 = Vec::new();
         // Params of a group usually share their step count: unless the rule keeps scalar state
@@ -422,6 +451,61 @@ impl<R: FromGroup> Engine<R> {
             rule.after_step(dict.cast::<PyDict>()?)?;
         }
         Ok(true)
+    }
+
+    /// Sets the state of each param of `active` (group, slot, grad) that takes its first step to
+    /// the initial values of its group's `rules`: torch creates a param's state at its first step,
+    /// from the options of that step (ASGD's `eta` and Rprop's `step_size` start at its lr). Only
+    /// a first step pays for it; the buffers are filled with the GIL released.
+    fn create_state(
+        &self,
+        py: Python<'_>,
+        rules: &[R],
+        active: &[(usize, usize, DataPtr)],
+    ) -> PyResult<()> {
+        let mut fills = Vec::new();
+        for &(group, index, _) in active {
+            let slot = &self.slots[index];
+            if slot.step_count() != 0.0 {
+                continue;
+            }
+            let rule = rules[group];
+            // SAFETY: as for the step's counters: `step_len` float64s of a writeable, aligned
+            // array this engine holds, checked unchanged, written with the GIL held.
+            let scalars = unsafe {
+                std::slice::from_raw_parts_mut(slot.step.data().0 as *mut f64, slot.step_len)
+            };
+            for (k, value) in scalars[1..].iter_mut().enumerate() {
+                *value = rule.initial_scalar_state(k);
+            }
+            for (k, held) in slot.state.iter().enumerate() {
+                fills.push((
+                    held.data(),
+                    slot.len,
+                    slot.param.dtype(),
+                    rule.initial_state(k),
+                ));
+            }
+        }
+        if fills.is_empty() {
+            return Ok(());
+        }
+        crate::profiling::detach(py, "optimizer.create_state", move || {
+            for (data, len, dtype, value) in fills {
+                // SAFETY: `data` is a state buffer of `len` elements of `dtype`, C-contiguous,
+                // aligned, writeable and checked unchanged (`check_slot`); no other slice of it
+                // exists until the step's updates are built after this returns.
+                unsafe {
+                    match dtype {
+                        DType::F32 => std::slice::from_raw_parts_mut(data.0 as *mut f32, len)
+                            .fill(value as f32),
+                        DType::F64 => {
+                            std::slice::from_raw_parts_mut(data.0 as *mut f64, len).fill(value)
+                        }
+                    }
+                }
+            }
+        })
     }
 
     /// Runs `rules[g]` over every param of group `g` that has taken a step, with the param's
@@ -485,6 +569,19 @@ impl<R: FromGroup> Engine<R> {
             S::run(work32);
             S::run(work64);
         })
+    }
+
+    /// Whether no param of `group` has taken a step (so none has state yet, as torch sees it).
+    fn stateless(&self, py: Python<'_>, group: &Group) -> PyResult<bool> {
+        for slot in &self.slots[group.slots.clone()] {
+            // Only the counter is read: a param skipped this step may have changed meanwhile.
+            slot.step
+                .check(py, &|| format!("{}'s step counter", slot.label), &state_fix)?;
+            if slot.step_count() != 0.0 {
+                return Ok(false);
+            }
+        }
+        Ok(true)
     }
 
     /// Fails unless the param, state buffers and step counter of slot `index` are as registered
@@ -780,7 +877,7 @@ macro_rules! engine_class {
                 states: &pyo3::Bound<'_, pyo3::PyAny>,
                 steps: &pyo3::Bound<'_, pyo3::PyAny>,
             ) -> pyo3::PyResult<()> {
-                let mut engine = $crate::engine::Engine::<$rule>::default();
+                let mut engine = $crate::engine::Engine::<$rule>::functional();
                 engine.add_group(group, params, states, steps, "params")?;
                 let groups = pyo3::types::PyList::new(py, [group])?;
                 engine.step(py, grads, &groups, concat!($name, ".apply"))?;

@@ -29,6 +29,9 @@ impl Default for Adagrad {
 }
 
 impl Rule for Adagrad {
+    /// torch fills `sum` with `initial_accumulator_value` in the constructor.
+    const EAGER_STATE: bool = true;
+
     fn state_names(&self) -> &'static [&'static str] {
         &["sum"]
     }

@@ -111,7 +111,12 @@ pub trait Rule: Copy + Send + Sync + 'static {
     /// torch's names (they are the keys of `optimizer.state[p]`).
     fn state_names(&self) -> &'static [&'static str];
 
-    /// The value every element of state slot `slot` starts at.
+    /// Whether torch creates the state when a param is added (Adagrad), from the options then,
+    /// rather than at the param's first step, from the options of that step (every other rule).
+    const EAGER_STATE: bool = false;
+
+    /// The value every element of state slot `slot` starts at: set at a param's first step,
+    /// from the hyperparameters of that step (with the param, if `EAGER_STATE`).
     fn initial_state(&self, _slot: usize) -> f64 {
         0.0
     }
@@ -125,7 +130,7 @@ pub trait Rule: Copy + Send + Sync + 'static {
         &[]
     }
 
-    /// The value scalar state `index` starts at.
+    /// The value scalar state `index` starts at, set as `initial_state`.
     fn initial_scalar_state(&self, _index: usize) -> f64 {
         0.0
     }
