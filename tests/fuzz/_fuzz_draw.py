@@ -164,8 +164,8 @@ STATE_VALUES = st.sampled_from([math.nan, -1.0, math.inf, 1e30, -0.0, 0.0, 5e-32
 ASSIGNED = st.tuples(st.sampled_from(["same", "same", "other"]),
                      st.sampled_from(["same", "same"] + FLOAT_DTYPES + ["int32", "object"]), st.integers(0, 2**32 - 1))
 
-# Families of operations. The machine draws from the families it enables, so that a family
-# that fails on the current code (see _fuzz_known.py) can be left out while its fix is pending.
+# Families of operations. The machine draws from the families it enables (resize, which can
+# make a broken optimizer use freed memory, only in the worker process).
 FAMILIES: dict[str, Any] = {
     "step": lambda name: step_ops(),
     "options": set_option_ops,

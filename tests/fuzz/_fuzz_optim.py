@@ -27,7 +27,6 @@ from typing import Any
 
 import numpy as np
 from _fuzz_arrays import Arena, Violation, check_exception, poison_value, same_bits, snapshot
-from _fuzz_known import KNOWN_SEMANTICS
 
 import optrs
 from optrs.optim import Optimizer
@@ -95,18 +94,8 @@ class World:
             self.opt = self.cls(groups)
         except BaseException as exc:  # noqa: B036 - every exception is judged
             check_exception(exc, f"{self.name}(...)")
-        # The options each param was registered with (see _fuzz_known.KNOWN_SEMANTICS).
-        self.registered_with: dict[int, dict[str, Any]] = {}
-        if self.opt is not None:
-            self._note_registration()
         if self.opt is not None and self.name == "ScheduleFreeAdamW":
             self.opt.train()  # type: ignore[attr-defined]
-
-    def _note_registration(self) -> None:
-        assert self.opt is not None
-        for group in self.opt.param_groups:
-            for p in group["params"]:
-                self.registered_with.setdefault(id(p), {k: v for k, v in group.items() if k != "params"})
 
     # -- making arrays -------------------------------------------------------------------------
 
@@ -295,21 +284,18 @@ class World:
                 if g is None or id(p) in duplicated or id(p) in self.state_relaid:
                     continue  # (a changed state view may be ignored or refused: no single answer)
                 candidates = [self._fresh_step(p, g, options, state)]
-                if not state and "state_from_registration" in KNOWN_SEMANTICS and id(p) in self.registered_with:
-                    candidates.append(self._fresh_step(p, g, options, None, self.registered_with[id(p)]))
                 if id(p) in self.relaid or state is None:
                     candidates.append(self._fresh_step(p, g, options, None))
                 out.append((p, candidates))
         return out
 
-    def _fresh_step(self, param: Any, grad: Any, options: dict[str, Any], state: dict[str, Any] | None,
-                    registered_with: dict[str, Any] | None = None) -> Any:
+    def _fresh_step(self, param: Any, grad: Any, options: dict[str, Any], state: dict[str, Any] | None) -> Any:
         array = _array(param)
         try:
             copy = np.array(array, copy=True) if isinstance(array, np.ndarray) else array
             if isinstance(grad, np.ndarray) and grad.size < 1 << 20:
                 grad = np.array(grad, copy=True)
-            fresh = self.cls([dict(registered_with or options, params=[copy])])
+            fresh = self.cls([dict(options, params=[copy])])
             fresh.param_groups[0].update(options)
             if state:
                 fresh.load_state_dict({"state": {0: state}, "param_groups": [dict(options, params=[0])]})
@@ -341,7 +327,6 @@ class World:
     def _add_group(self, options: dict[str, Any], specs: list[Any]) -> None:
         assert self.opt is not None
         self.opt.add_param_group(dict(options, params=[self._make_param(s) for s in specs]))
-        self._note_registration()
 
     def _mutate_param(self, index: int, how: str, arg: Any) -> None:
         """Changes a param in place between steps, as Python code may."""

@@ -15,9 +15,8 @@ import pytest
 from _fuzz_arrays import Violation, budget
 from _fuzz_draw import BAD_DTYPES, OPTIONS, options
 from _fuzz_kernels import describe_case, functional_signature
-from _fuzz_known import known_kernel_failure
 from _fuzz_worker import WORKER
-from hypothesis import assume, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import optrs
@@ -356,11 +355,8 @@ ALL_CASES = st.one_of(conv_cases(), pool_cases(), activation_cases(), loss_cases
 def test_kernels(case: dict[str, Any]) -> None:
     try:
         WORKER.call("_fuzz_kernels:run_case", case)
-    except Violation as exc:
-        # A failure class whose fix is pending (_fuzz_known.py): skip the example, and restart the
-        # worker, which such a failure may have left corrupted.
-        WORKER.stop()
-        assume(known_kernel_failure(str(exc)) is None)
+    except Violation:
+        WORKER.stop()  # a failure may have left the worker corrupted
         raise
 
 
@@ -374,13 +370,7 @@ def test_kernels(case: dict[str, Any]) -> None:
 ])
 def test_overflow_sized_arguments(call: str, args: str) -> None:
     """The issue's overflow-sized calls: a ValueError or MemoryError, never a panic or a crash."""
-    try:
-        WORKER.call("_fuzz_kernels:run_case", _literal_case(call, args))
-    except Violation as exc:
-        known = known_kernel_failure(str(exc))
-        if known is None:
-            raise
-        pytest.xfail(f"{known}: {exc}")
+    WORKER.call("_fuzz_kernels:run_case", _literal_case(call, args))
 
 
 def _literal_case(call: str, args: str) -> dict[str, Any]:

@@ -17,12 +17,11 @@ import numpy as np
 import pytest
 from _fuzz_arrays import Violation, budget, check_exception
 from _fuzz_draw import FAMILIES, configs, grad_spec, operations, options
-from _fuzz_known import KNOWN_FAMILIES
 from _fuzz_optim import Pair
 from _fuzz_worker import WORKER
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, initialize, rule, run_state_machine_as_test
+from hypothesis.stateful import RuleBasedStateMachine, initialize, rule
 
 import optrs
 
@@ -33,7 +32,7 @@ class OptimizerMachine(RuleBasedStateMachine):
     """One optimizer (two worlds) and a sequence of operations on it."""
 
     isolated = False  # run in the worker process (for the crash-prone operations)
-    families = ALL_FAMILIES - {"resize"} - set(KNOWN_FAMILIES)
+    families = ALL_FAMILIES - {"resize"}
 
     def __init__(self) -> None:
         super().__init__()
@@ -74,7 +73,7 @@ class OptimizerMachine(RuleBasedStateMachine):
 
 class CrashProneOptimizerMachine(OptimizerMachine):
     isolated = True
-    families = OptimizerMachine.families | ({"resize"} - set(KNOWN_FAMILIES))
+    families = ALL_FAMILIES
 
 
 OptimizerMachine.TestCase.settings = settings(OptimizerMachine.TestCase.settings, max_examples=budget(0.35),
@@ -83,19 +82,6 @@ CrashProneOptimizerMachine.TestCase.settings = settings(CrashProneOptimizerMachi
                                                         max_examples=budget(0.08), stateful_step_count=8)
 TestOptimizers = OptimizerMachine.TestCase
 TestOptimizersCrashProne = CrashProneOptimizerMachine.TestCase
-
-
-@pytest.mark.parametrize("family", sorted(KNOWN_FAMILIES))
-def test_known_failure_families(family: str) -> None:
-    """Each family left out above for a pending fix, run on its own (resize in the worker: it crashes)."""
-    machine = type(f"Known_{family}", (OptimizerMachine,), {
-        "isolated": family == "resize", "families": frozenset({"step", "options", "roundtrip", family})})
-    try:
-        run_state_machine_as_test(machine, settings=settings(
-            max_examples=budget(0.1), stateful_step_count=8, deadline=None, phases=[Phase.generate],
-            suppress_health_check=list(HealthCheck)))
-    except Violation as exc:
-        pytest.xfail(f"{KNOWN_FAMILIES[family]}: {exc}")
 
 
 @settings(max_examples=budget(0.3), deadline=None)
