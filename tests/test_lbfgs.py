@@ -698,3 +698,17 @@ def test_dot_and_axpy_refuse_bad_vectors() -> None:
     with pytest.raises(optrs.InvalidParamError, match="shares memory"):
         optrs._core.axpy(x[:4], x[2:6], 1.0)
     np.testing.assert_array_equal(x, np.arange(8.0))  # refused before anything was written
+
+
+def test_strong_wolfe_with_a_nan_loss_does_not_index_past_its_bracket() -> None:
+    """Found by the fuzz suite: a NaN loss with a finite gradient satisfies the Wolfe curvature test
+    at once, leaving a one-element bracket that torch 2.13 indexes past (IndexError)."""
+    param = optrs.Parameter(np.ones(3, np.float32))
+
+    def closure() -> float:
+        param.grad = 2 * param.data  # the gradient of sum(x**2), whose minimum the first step hits
+        return math.nan
+
+    opt = LBFGS([param], lr=1.0, line_search_fn="strong_wolfe")
+    loss = opt.step(closure)
+    assert math.isnan(loss)

@@ -179,7 +179,9 @@ def _strong_wolfe(obj_func: ObjFunc, x: list[NDArray[Any]], t: Any, d: Vector, f
     # exact point satisfying the criteria
     insuf_progress = False
     # find high and low points in bracket
-    low_pos, high_pos = (0, 1) if bracket_f[0] <= bracket_f[-1] else (1, 0)
+    # A one-element bracket's low point is its only point. torch compares it with itself, which a
+    # NaN loss makes False, and then indexes past it (IndexError).
+    low_pos, high_pos = (0, 1) if len(bracket) == 1 or bracket_f[0] <= bracket_f[-1] else (1, 0)
     while not done and ls_iter < max_ls:
         # line-search bracket is so small
         if abs(bracket[1] - bracket[0]) * d_norm < tolerance_change:
