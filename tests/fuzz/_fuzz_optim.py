@@ -230,7 +230,8 @@ class World:
             grads += [None] * extra
         elif extra < 0:
             grads = grads[:extra]
-        expected = self._expected(listed_before, grads, group_options) if extra == 0 else None
+        # (extra < 0 leaves no grads to drop when no param is listed: the count is right then)
+        expected = self._expected(listed_before, grads, group_options) if len(grads) == len(listed) else None
         unlisted = [(p, snapshot(_array(p)), _state_copy(self.opt, p)) for p in self.known
                     if not any(p is q for q in listed)]
         untouched = [(p, snapshot(_array(p)), st) for (p, st), g in zip(listed_before, grads) if g is None]
