@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Sets up (scripts/setup.sh) and runs every test: lints (rustfmt, clippy, ruff, mypy and stubtest
-# of the .pyi), the Rust core's cargo tests, pytest, then the fuzz suite twice. Extra arguments go to
+# Sets up (scripts/setup.sh) and runs every test: lints (rustfmt, clippy, ruff, mypy, stubtest
+# of the .pyi, and the layer contracts of pyproject.toml with import-linter), the Rust core's cargo tests, pytest, then the fuzz suite twice. Extra arguments go to
 # the main pytest run.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -11,6 +11,7 @@ cargo clippy --workspace --all-targets --release --quiet -- -D warnings
 .venv/bin/ruff check --quiet python tests benches
 .venv/bin/mypy
 .venv/bin/python -m mypy.stubtest optrs._core
+.venv/bin/lint-imports --no-cache
 echo "== cargo test (rust/core) =="
 cargo test -p optrs-core --release --quiet
 echo "== pytest =="

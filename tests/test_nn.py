@@ -18,8 +18,8 @@ import optrs
 import optrs.nn as nn
 import optrs.nn.functional as F
 from optrs.autograd import gradcheck
+from optrs.autograd import kernels as _kernels
 from optrs.examples.mnist import Net
-from optrs.nn import _kernels
 from reference import REFERENCE_DIR
 
 RNG = np.random.default_rng(11)

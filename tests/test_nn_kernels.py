@@ -1,4 +1,4 @@
-"""The NN kernels of optrs._core (the contract of optrs.nn._kernels) against straightforward NumPy
+"""The NN kernels of optrs._core (the contract of optrs.autograd.kernels) against straightforward NumPy
 references (float64 to ~1e-12, float32 to float32 rounding), against torch 2.13's reference files
 (tests/reference/torch-2.13/layer_*.npz, float64 rtol 1e-9), bit for bit across thread counts,
 and on bad input."""

@@ -17,6 +17,7 @@ import optrs
 import optrs.nn as nn
 import optrs.nn.functional as F
 from optrs import _core
+from optrs._plumbing import hooks
 from optrs.profiler import (
     EventList,
     FunctionEvent,
@@ -218,7 +219,7 @@ def test_schedule_windows_call_on_trace_ready_with_active_steps_only(train_step:
     assert windows == [["step 2", "step 3"], ["step 6", "step 7"]]
     assert counts == [2, 2]
     assert _recorded_steps(prof) == ["step 6", "step 7"]
-    assert _record.active is None
+    assert hooks.active is None
 
 
 def test_schedule_skip_first_and_repeat_forever(train_step: Callable[[], None]) -> None:
@@ -354,7 +355,7 @@ def test_other_optimizers_and_utilities_are_recorded() -> None:
 
 
 def test_nothing_is_recorded_without_a_profiler(train_step: Callable[[], None], monkeypatch: Any) -> None:
-    assert _record.active is None
+    assert hooks.active is None
     _core.profiler_drain()
 
     def fail(*args: Any, **kwargs: Any) -> Any:
@@ -373,12 +374,12 @@ def test_profile_stops_recording_at_exit(train_step: Callable[[], None]) -> None
         train_step()
     recorded = len(prof.events())
     train_step()
-    assert _record.active is None and _core.profiler_drain() == [] and len(prof.events()) == recorded
+    assert hooks.active is None and _core.profiler_drain() == [] and len(prof.events()) == recorded
     with profile():
         with pytest.raises(RuntimeError, match="already recording"):
             with profile():
                 pass
-    assert _record.active is None
+    assert hooks.active is None
 
 
 def test_bad_activity_is_refused() -> None:

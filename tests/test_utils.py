@@ -493,8 +493,7 @@ def test_against_torch_averaged_model(mode: str) -> None:
 
 
 def test_swa_utils_carries_torchs_averaging_names() -> None:
-    from optrs.optim import swa_utils
-    from optrs.utils import averaging
+    from optrs.optim import averaging, swa_utils
 
     assert swa_utils.AveragedParams is averaging.AveragedParams
     assert swa_utils.get_ema_avg_fn is averaging.get_ema_avg_fn and swa_utils.get_swa_avg_fn is averaging.get_swa_avg_fn

@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from .._plumbing import hooks
 from ..errors import AutogradError, InvalidParamError
-from ..profiler import _record
 from . import anomaly_mode, grad_mode
 from .function import Function, Meta
 from .tensor import Tensor
@@ -94,7 +94,7 @@ def _call(node: Function, grads: list[NDArray[Any] | None]) -> tuple[Any, ...]:
         if grads[i] is None and i not in node.non_differentiable_outputs:
             grads[i] = np.zeros(meta[0], meta[1])
     run = anomaly_mode.run_backward if anomaly_mode._flag.enabled else _backward
-    result = run(node, grads) if _record.active is None else _record.active.backward(node, grads, run)
+    result = run(node, grads) if hooks.active is None else hooks.active.backward(node, grads, run)
     if not isinstance(result, tuple):
         result = (result,)
     if len(result) != len(node._edges):

@@ -31,8 +31,8 @@ from typing import Any, ClassVar
 import numpy as np
 from numpy.typing import NDArray
 
+from .._plumbing import hooks
 from ..errors import AutogradError
-from ..profiler import _record
 from . import anomaly_mode, grad_mode
 from .tensor import Tensor
 
@@ -97,7 +97,7 @@ class Function:
     @classmethod
     def apply(cls, *args: Any, **kwargs: Any) -> Tensor:
         """Runs the op on one output; Tensors among ``args`` are its differentiable inputs."""
-        out = cls._run(args, kwargs) if _record.active is None else _record.active.forward(cls, args, kwargs)
+        out = cls._run(args, kwargs) if hooks.active is None else hooks.active.forward(cls, args, kwargs)
         if not isinstance(out, Tensor):
             raise TypeError(f"{cls.__name__}.forward returned {len(out)} outputs: call apply_multi")
         return out
@@ -105,7 +105,7 @@ class Function:
     @classmethod
     def apply_multi(cls, *args: Any, **kwargs: Any) -> tuple[Tensor, ...]:
         """``apply`` for a ``forward`` that returns a tuple of arrays."""
-        out = cls._run(args, kwargs) if _record.active is None else _record.active.forward(cls, args, kwargs)
+        out = cls._run(args, kwargs) if hooks.active is None else hooks.active.forward(cls, args, kwargs)
         return out if isinstance(out, tuple) else (out,)
 
     @classmethod

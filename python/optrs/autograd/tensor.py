@@ -11,11 +11,12 @@ from __future__ import annotations
 import builtins
 import weakref
 from collections.abc import Callable, Iterator, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, overload
+from typing import TYPE_CHECKING, Any, NamedTuple, overload
 
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike, NDArray
 
+from .._plumbing.params import VersionedData
 from ..errors import AutogradError, ParamDTypeError
 from . import grad_mode
 
@@ -80,7 +81,7 @@ def _index_key(key: Any) -> Any:
     return key
 
 
-class Tensor:
+class Tensor(VersionedData):
     """An ndarray with autograd; see the module docstring.
 
     ``Tensor(array)`` wraps ``array`` without copying (``optrs.tensor(data)`` copies). It is a
@@ -89,8 +90,6 @@ class Tensor:
 
     __slots__ = ("_data", "grad", "_requires_grad", "_node", "_output_nr", "_hooks", "__weakref__")
 
-    # Bumped whenever any tensor's .data is replaced, so optimizers re-read their params only then.
-    data_version: ClassVar[int] = 0
     # NumPy defers binary operators to Tensor (ndarray * tensor is a tensor) and refuses ufuncs,
     # which would silently drop the graph: call the tensor methods, or ufuncs on .data.
     __array_ufunc__ = None
@@ -123,7 +122,7 @@ class Tensor:
     @data.setter
     def data(self, value: Tensor | ArrayLike) -> None:
         self._data = value._data if isinstance(value, Tensor) else np.asarray(value)
-        Tensor.data_version += 1
+        VersionedData.data_replaced()  # optimizers re-read their params only then
 
     @property
     def requires_grad(self) -> bool:
@@ -411,9 +410,7 @@ class Tensor:
         return _ops.Tanh.apply(self)
 
     def relu(self) -> Tensor:
-        from ..nn import functional
-
-        return functional.relu(self)
+        return _nn_ops.ReLU.apply(self)
 
     def clamp(self, min: builtins.float | None = None, max: builtins.float | None = None) -> Tensor:
         """Limits values to ``[min, max]``; the gradient passes where the input is inside."""
@@ -424,14 +421,10 @@ class Tensor:
     clip = clamp
 
     def softmax(self, dim: int) -> Tensor:
-        from ..nn import functional
-
-        return functional.softmax(self, dim)
+        return _nn_ops.Softmax.apply(self, normalize_dim(dim, self.ndim))
 
     def log_softmax(self, dim: int) -> Tensor:
-        from ..nn import functional
-
-        return functional.log_softmax(self, dim)
+        return _nn_ops.LogSoftmax.apply(self, normalize_dim(dim, self.ndim))
 
     # -- reductions -----------------------------------------------------------------------------
 
@@ -578,6 +571,7 @@ def from_numpy(array: NDArray[Any]) -> Tensor:
 
 
 # The ops subclass Function, which needs Tensor: imported last to close the cycle.
+from . import nn_ops as _nn_ops  # noqa: E402
 from . import ops as _ops  # noqa: E402
 
 __all__ = ["Tensor", "tensor", "from_numpy", "ValuesIndices", "RemovableHandle", "normalize_dim", "normalize_dims"]

@@ -4,7 +4,7 @@ to torch on the same number of threads, with a per-kernel time breakdown of optr
     optrs bench cnn [--threads 2] [--steps 20] [--rounds 5] [--batch-size 64]
 
 torch is optional: without it only optrs's figures print. The breakdown wraps every function of
-``optrs.nn._kernels`` (the Rust kernels, the linear layers' matmul included) and the optimizer
+``optrs.autograd.kernels`` (the Rust kernels, the linear layers' matmul included) and the optimizer
 step with timers; "rest" is everything else in a step: the autograd graph in Python, dropout's
 random masks, NumPy's elementwise ops.
 """
@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 import optrs
-import optrs.nn._kernels as kernels
+import optrs.autograd.kernels as kernels
 import optrs.nn.functional as F
 from optrs.examples.mnist import Net
 

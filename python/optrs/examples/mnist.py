@@ -27,6 +27,7 @@ import numpy as np
 import optrs
 import optrs.nn as nn
 import optrs.nn.functional as F
+import optrs.profiler
 from optrs.examples.mnist_data import Split, load_idx_dir, load_subset
 
 

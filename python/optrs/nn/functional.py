@@ -19,11 +19,10 @@ from numpy.typing import ArrayLike, NDArray
 
 from .. import random as _random
 from ..autograd import grad_mode
-from ..autograd.function import Function
+from ..autograd import nn_ops as fn
 from ..autograd.ops import Pad
 from ..autograd.tensor import Tensor, normalize_dim
 from ..errors import InvalidHyperparameterError, InvalidParamError, ParamDTypeError
-from . import _functions as fn
 
 Array = NDArray[Any]
 IntOrPair = int | Sequence[int]
@@ -262,24 +261,12 @@ def softmax(input: Tensor | ArrayLike, dim: int | None = None, _stacklevel: int 
     return fn.Softmax.apply(x, _softmax_dim(x, dim))
 
 
-class _Mask(Function):
-    """``x * mask`` with a constant mask (dropout's, already scaled by 1 / (1 - p))."""
-
-    def forward(self, x: Array, mask: Array) -> Array:
-        self.save_for_backward(mask)
-        return x * mask
-
-    def backward(self, grad: Array) -> tuple[Array, None]:
-        (mask,) = self.saved_tensors
-        return grad * mask, None
-
-
 def _dropout(x: Tensor, p: float, mask_shape: tuple[int, ...]) -> Tensor:
     if p == 1.0:
         return x * 0.0
     keep = _random.get_generator().random(mask_shape, dtype=x.dtype.type) >= x.dtype.type(p)
     mask = keep * x.dtype.type(1.0 / (1.0 - p))
-    return _Mask.apply(x, mask)
+    return fn.Mask.apply(x, mask)
 
 
 def dropout(input: Tensor | ArrayLike, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:

@@ -23,9 +23,10 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .. import _core
+from .._plumbing.hooks import profiled_method
+from .._plumbing.params import array_of
 from ..errors import InvalidHyperparameterError, InvalidParamError, ParamDTypeError
-from ..profiler._record import profiled_method
-from .optimizer import Grads, Optimizer, ParamsT, _array_of
+from .optimizer import Grads, Optimizer, ParamsT
 
 __all__ = ["LBFGS"]
 
@@ -452,7 +453,7 @@ class LBFGS(Optimizer):
         group.update(new_group)
 
     def _checked_state(self, entry: dict[str, Any], where: str) -> dict[str, Any]:
-        arrays = [_array_of(p, "param") for p in self._params]
+        arrays = [array_of(p, "param") for p in self._params]
         dtype = np.result_type(*arrays)
         numel = sum(a.size for a in arrays)
         unknown = sorted(set(entry) - set(_STATE_KEYS), key=str)
@@ -531,7 +532,7 @@ class LBFGS(Optimizer):
     # -- flat vectors (torch's _gather_flat_grad, _add_grad, _clone_param, _set_param) ---------
 
     def _arrays(self) -> list[NDArray[Any]]:
-        return [_array_of(p, f"param_groups[0]['params'][{i}]") for i, p in enumerate(self._params)]
+        return [array_of(p, f"param_groups[0]['params'][{i}]") for i, p in enumerate(self._params)]
 
     def _gather_flat_grad(self, arrays: list[NDArray[Any]], dtype: np.dtype[Any]) -> Vector:
         flat = np.empty(sum(a.size for a in arrays), dtype=dtype)

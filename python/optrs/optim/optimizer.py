@@ -16,17 +16,10 @@ from typing import Any, ClassVar, Protocol
 import numpy as np
 from numpy.typing import NDArray
 
-from ..autograd.tensor import Tensor
+from .._plumbing.hooks import profiled_method
+from .._plumbing.params import ParamLike, VersionedData, array_of, is_param_object
 from ..errors import InvalidHyperparameterError, InvalidParamError, ParamDTypeError
-from ..profiler._record import profiled_method
 
-
-class _HasData(Protocol):
-    data: NDArray[Any]
-    grad: NDArray[Any] | None
-
-
-ParamLike = NDArray[Any] | Tensor | _HasData
 ParamsT = Iterable[ParamLike] | Iterable[dict[str, Any]]
 Grads = Sequence[NDArray[Any] | None]
 
@@ -36,18 +29,6 @@ class _Engine(Protocol):
                   steps: list[NDArray[Any]], prefix: str) -> None: ...
     def refresh(self, params: list[NDArray[Any]]) -> None: ...
     def step(self, grads: Any, groups: list[dict[str, Any]]) -> bool: ...
-
-
-def _array_of(param: Any, where: str) -> NDArray[Any]:
-    if isinstance(param, np.ndarray):
-        return param
-    data = getattr(param, "data", None)
-    if isinstance(data, np.ndarray):
-        return data
-    raise ParamDTypeError(
-        f"{where} must be a numpy.ndarray or an object with an ndarray .data (optrs.Parameter), "
-        f"got {type(param).__name__}"
-    )
 
 
 def _allocate_state(spec: list[tuple[str, float]], arrays: list[NDArray[Any]],
@@ -197,7 +178,7 @@ def _param_list(params: Any, where: str) -> list[Any]:
     list is kept as it is, so that a caller's reference to it stays the group's list."""
     if isinstance(params, list):
         return params
-    if isinstance(params, (np.ndarray, Tensor)) or hasattr(params, "data"):
+    if is_param_object(params):
         return [params]
     if isinstance(params, (set, frozenset)):
         raise ParamDTypeError(_SET_OF_PARAMS)
@@ -239,8 +220,8 @@ class Optimizer:
         self._removed: dict[int, _Registered] = {}
         self._has_plain_arrays = False
         self._has_foreign_params = False
-        self._seen_data_version = Tensor.data_version
-        if isinstance(params, (np.ndarray, Tensor)):
+        self._seen_data_version = VersionedData.data_version
+        if isinstance(params, (np.ndarray, VersionedData)):
             raise ParamDTypeError("params must be an iterable of arrays or dicts, not a single array; "
                                   "wrap it in a list: [param]")
         if isinstance(params, (set, frozenset)):
@@ -283,7 +264,7 @@ class Optimizer:
             self._params.append(p)
             self._registered.append(entry)
             self._has_plain_arrays |= isinstance(p, np.ndarray)
-            self._has_foreign_params |= not isinstance(p, (np.ndarray, Tensor))
+            self._has_foreign_params |= not isinstance(p, (np.ndarray, VersionedData))
 
     def _register(self, engine: _Engine, group: dict[str, Any], index: int,
                   kept: Mapping[int, _Registered]) -> list[_Registered]:
@@ -294,7 +275,7 @@ class Optimizer:
         Rprop's ``step_size`` start at the lr of that step)."""
         prefix = f"param_groups[{index}]['params']"
         params = group["params"]
-        arrays = [_array_of(p, f"{prefix}[{i}]") for i, p in enumerate(params)]
+        arrays = [array_of(p, f"{prefix}[{i}]") for i, p in enumerate(params)]
         spec, scalar_spec = self._engine_class.state_spec(group, f"param_groups[{index}]")
         # A param without state yet (it has not stepped) starts afresh, with the state that the
         # options need now: torch creates it at the first step.
@@ -341,9 +322,9 @@ class Optimizer:
                 isinstance(group.get("params"), list) and len(group["params"]) == len(listed)
                 and all(a is b for a, b in zip(group["params"], listed))
                 for group, listed in zip(self.param_groups, self._listed)):
-            if refresh and (self._has_foreign_params or self._seen_data_version != Tensor.data_version):
-                self._engine.refresh([_array_of(p, "param") for p in self._params])
-                self._seen_data_version = Tensor.data_version
+            if refresh and (self._has_foreign_params or self._seen_data_version != VersionedData.data_version):
+                self._engine.refresh([array_of(p, "param") for p in self._params])
+                self._seen_data_version = VersionedData.data_version
             return
         if len(self._listed) != len(self.param_groups):
             raise InvalidParamError(f"the optimizer has {len(self._listed)} param groups registered but "
@@ -369,7 +350,7 @@ class Optimizer:
         self._has_plain_arrays = self._has_foreign_params = False
         self._add_registered(registered)
         self._removed = {key: entry for key, entry in kept.items() if key not in self._index_of}
-        self._seen_data_version = Tensor.data_version
+        self._seen_data_version = VersionedData.data_version
 
     @staticmethod
     def _state_shape(name: str, shape: tuple[int, ...]) -> tuple[int, ...] | None:
@@ -393,7 +374,7 @@ class Optimizer:
         loss = closure() if closure is not None else None
         if grads is None:
             grads = self._grads_from_params()
-        if self._has_foreign_params or self._seen_data_version != Tensor.data_version:
+        if self._has_foreign_params or self._seen_data_version != VersionedData.data_version:
             self._sync_params()
         # The engine does nothing and returns False when a group's 'params' list was edited, or
         # when options of a group that has not stepped yet need other state (amsgrad, ...).

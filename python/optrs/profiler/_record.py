@@ -1,20 +1,17 @@
-"""What the hooks record into: the one global the autograd layer and the optimizers check.
-
-``active`` is None unless a profiler is collecting, so an op, a backward node or an optimizer
-step pays one module-attribute check when nothing profiles. While it is set, each hooked call
-becomes a `FunctionEvent` (timed on the Rust kernels' clock, ``_core.profiler_now_ns``) whose
-parent is the event open on the same thread when it began.
+"""What the hooks record into. While a `Recorder` sits in the hook slot that the autograd layer
+and the optimizers check (``optrs._plumbing.hooks.active``), each hooked call becomes a
+`FunctionEvent` (timed on the Rust kernels' clock, ``_core.profiler_now_ns``)
+whose parent is the event open on the same thread when it began.
 """
 
 from __future__ import annotations
 
-import functools
 import os
 import sys
 import threading
 from collections.abc import Callable
 from types import FrameType
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -27,9 +24,6 @@ if TYPE_CHECKING:
 
 _now = _core.profiler_now_ns
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-Method = TypeVar("Method", bound=Callable[..., Any])
-
 
 class _Thread(threading.local):
     """Per thread: its kernel-record id and the events open on it, innermost last."""
@@ -98,8 +92,6 @@ class Recorder:
         return result
 
 
-active: Recorder | None = None
-
 
 def _shape(value: Any) -> tuple[int, ...]:
     data = getattr(value, "_data", value)
@@ -130,22 +122,3 @@ def _user_stack() -> list[str]:
             frames.append(f"{code.co_filename}({frame.f_lineno}): {code.co_name}")
         frame = frame.f_back
     return frames
-
-
-def profiled_method(step: Method) -> Method:
-    """Records an optimizer method (``step``, ``zero_grad``) as torch names it,
-    ``Optimizer.step#<class>.step``, while profiling."""
-    method = step.__name__
-
-    @functools.wraps(step)
-    def recorded(self: Any, *args: Any, **kwargs: Any) -> Any:
-        recorder = active
-        if recorder is None:
-            return step(self, *args, **kwargs)
-        event = recorder.begin(f"Optimizer.{method}#{type(self).__name__}.{method}", "user_annotation")
-        try:
-            return step(self, *args, **kwargs)
-        finally:
-            recorder.end(event)
-
-    return recorded  # type: ignore[return-value]

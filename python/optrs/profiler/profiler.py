@@ -11,6 +11,7 @@ from types import TracebackType
 from typing import Any
 
 from .. import _core
+from .._plumbing import hooks
 from ..errors import InvalidHyperparameterError
 from . import _record
 from ._events import EventList, FunctionEvent, collect
@@ -150,10 +151,10 @@ class profile:
             action()
 
     def _install(self) -> None:
-        if _record.active is not None and _record.active is not self._recorder:
+        if hooks.active is not None and hooks.active is not self._recorder:
             raise RuntimeError("another optrs profiler is already recording; profile one region at a time")
         self._recorder = _record.Recorder(self.record_shapes, self.profile_memory, self.with_stack)
-        _record.active = self._recorder
+        hooks.active = self._recorder
         _core.profiler_set_enabled(True)
 
     def _prepare_trace(self) -> None:
@@ -168,7 +169,7 @@ class profile:
         recorder = self._recorder
         if recorder is None:
             return
-        _record.active = None
+        hooks.active = None
         self._recorder = None
         _core.profiler_set_enabled(False)
         self._events = collect(recorder.done, _core.profiler_drain(), recorder.start_ns, self.profile_memory)
@@ -185,13 +186,13 @@ class record_function(contextlib.ContextDecorator):
     def __init__(self, name: str, args: str | None = None) -> None:
         self.name = name
         self.args = args
-        self._open: tuple[_record.Recorder, FunctionEvent] | None = None
+        self._open: tuple[hooks.Recorder, FunctionEvent] | None = None
 
     def _recreate_cm(self) -> record_function:
         return record_function(self.name, self.args)  # one per call: recursion and threads nest
 
     def __enter__(self) -> record_function:
-        recorder = _record.active
+        recorder = hooks.active
         if recorder is not None:
             self._open = (recorder, recorder.begin(self.name, "user_annotation"))
         return self

@@ -8,14 +8,14 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from .._plumbing.params import ParamLike, array_of
 from ..errors import InvalidParamError, ParamDTypeError
-from ..optim.optimizer import ParamLike, _array_of
 
 
 def _arrays(parameters: Iterable[ParamLike]) -> list[NDArray[Any]]:
     if isinstance(parameters, np.ndarray):
         raise ParamDTypeError("parameters must be an iterable of arrays; wrap a single one in a list: [param]")
-    return [_array_of(p, f"parameters[{i}]") for i, p in enumerate(parameters)]
+    return [array_of(p, f"parameters[{i}]") for i, p in enumerate(parameters)]
 
 
 def parameters_to_vector(parameters: Iterable[ParamLike]) -> NDArray[Any]:

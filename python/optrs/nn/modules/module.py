@@ -17,7 +17,7 @@ import numpy as np
 from numpy.typing import DTypeLike, NDArray
 
 from ...autograd import grad_mode
-from ...autograd.function import Function
+from ...autograd.hook_taps import InputTap, OutputTap
 from ...autograd.tensor import RemovableHandle, Tensor
 from ...errors import InvalidParamError, ParamDTypeError
 from ...parameter import Parameter
@@ -31,37 +31,6 @@ BackwardHook = Callable[["Module", tuple[Any, ...], tuple[Any, ...]], Any]
 class IncompatibleKeys(NamedTuple):
     missing_keys: list[str]
     unexpected_keys: list[str]
-
-
-class _OutputTap(Function):
-    """Identity on a module's outputs that records their gradients for the backward hooks; when
-    no input needs a gradient it calls the hooks itself (with ``grad_input`` all None)."""
-
-    def forward(self, *arrays: Array, state: dict[str, Any]) -> tuple[Array, ...]:
-        self.state = state
-        return arrays
-
-    def backward(self, *grads: Array) -> tuple[Array, ...]:
-        self.state["grad_output"] = tuple(None if g is None else Tensor._wrap(g) for g in grads)
-        if not self.state["inputs"]:
-            self.state["module"]._call_backward_hooks((None,) * self.state["n_inputs"], self.state["grad_output"])
-        return grads
-
-
-class _InputTap(Function):
-    """Identity on a module's inputs that require grad; its backward gets the module's
-    ``grad_input`` and runs the backward hooks, which may replace it."""
-
-    def forward(self, *arrays: Array, state: dict[str, Any]) -> tuple[Array, ...]:
-        self.state = state
-        return arrays
-
-    def backward(self, *grads: Array) -> tuple[Any, ...]:
-        grad_input = tuple(None if g is None else Tensor._wrap(g) for g in grads)
-        replaced = self.state["module"]._call_backward_hooks(grad_input, self.state.get("grad_output", ()))
-        if replaced is None:
-            return grads
-        return tuple(None if g is None else (g.data if isinstance(g, Tensor) else np.asarray(g)) for g in replaced)
 
 
 class Module:
@@ -123,7 +92,7 @@ class Module:
         state["inputs"] = positions
         if not positions:
             return args
-        tapped = _InputTap.apply_multi(*[args[i] for i in positions], state=state)
+        tapped = InputTap.apply_multi(*[args[i] for i in positions], state=state)
         new = list(args)
         for i, t in zip(positions, tapped):
             new[i] = t
@@ -135,7 +104,7 @@ class Module:
         positions = [i for i, o in enumerate(items) if isinstance(o, Tensor) and o.requires_grad]
         if not positions:
             return output
-        tapped = _OutputTap.apply_multi(*[items[i] for i in positions], state=state)
+        tapped = OutputTap.apply_multi(*[items[i] for i in positions], state=state)
         new = list(items)
         for i, t in zip(positions, tapped):
             new[i] = t

@@ -16,8 +16,8 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import NDArray
 
+from .._plumbing.params import ParamLike, array_of
 from ..errors import InvalidHyperparameterError, InvalidParamError, ParamDTypeError
-from ..optim.optimizer import ParamLike, _array_of
 
 AvgFn = Callable[[NDArray[Any], NDArray[Any], int], NDArray[Any]]
 
@@ -85,7 +85,7 @@ class AveragedParams:
     def _arrays(self, params: Iterable[ParamLike], expected: list[NDArray[Any]] | None) -> list[NDArray[Any]]:
         if isinstance(params, np.ndarray):
             raise ParamDTypeError("params must be an iterable of arrays; wrap a single one in a list: [param]")
-        arrays = [_array_of(p, f"params[{i}]") for i, p in enumerate(params)]
+        arrays = [array_of(p, f"params[{i}]") for i, p in enumerate(params)]
         if expected is None:
             return arrays
         if len(arrays) != len(expected):

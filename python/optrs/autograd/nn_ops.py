@@ -1,7 +1,7 @@
-"""The autograd ops behind `optrs.nn.functional`.
+"""The autograd ops behind `optrs.nn.functional` (which validates arguments and calls these).
 
 The heavy ops (conv2d, the pools, softmax and log_softmax, the losses, relu) compute only through
-`_kernels`, whose arrays must be C-contiguous: these classes make them so and reshape to and from
+`kernels`, whose arrays must be C-contiguous: these classes make them so and reshape to and from
 the kernels' layouts. linear multiplies with NumPy's ``@`` (BLAS); batch_norm, layer_norm and
 embedding are short NumPy formulas.
 """
@@ -13,8 +13,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from ..autograd.function import Function
-from . import _kernels
+from . import kernels as _kernels
+from .function import Function
 
 Array = NDArray[Any]
 Pair = tuple[int, int]
@@ -264,3 +264,15 @@ class Embedding(Function):
         if self.padding_idx is not None:
             grad_weight[self.padding_idx] = 0
         return grad_weight, None, None, None
+
+
+class Mask(Function):
+    """``x * mask`` with a constant mask (dropout's, already scaled by 1 / (1 - p))."""
+
+    def forward(self, x: Array, mask: Array) -> Array:
+        self.save_for_backward(mask)
+        return x * mask
+
+    def backward(self, grad: Array) -> tuple[Array, None]:
+        (mask,) = self.saved_tensors
+        return grad * mask, None

@@ -1,4 +1,4 @@
-"""The heavy kernels behind optrs.nn: the only place the autograd layer computes convolutions,
+"""The heavy kernels behind the autograd layer's nn ops (`nn_ops`): the only place it computes convolutions,
 pools, softmaxes, the losses, relu and the linear layers' products. All are the Rust core's
 (``rust/core/src/nn``, bound in ``rust/py/src/nn``; GIL released, thread-count independent).
 
