@@ -1,5 +1,5 @@
 """Checking optrs's torch-shaped API against torch: live when torch is importable, else against
-values recorded from torch 2.13 (``tests/reference/torch_api.npz``, made by
+values recorded from torch 2.13 (``tests/reference/torch_api/<cases module>.npz``, made by
 ``tests/reference/make_torch_api.py``).
 
 A case is a function of the library module (``torch`` or ``optrs``) that returns what to compare:
@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import importlib
 import json
-import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-RECORDED = Path(__file__).parent.parent / "reference" / "torch_api.npz"
+RECORDED = Path(__file__).parent.parent / "reference" / "torch_api"
 CASE_MODULES = ("cases_factories", "cases_tensor")
 
 
@@ -41,9 +40,9 @@ class Case:
     raises_as: tuple[type[BaseException], ...] | None = field(default=None)
 
 
-def all_cases() -> dict[str, Case]:
+def all_cases(modules: tuple[str, ...] = CASE_MODULES) -> dict[str, Case]:
     cases: dict[str, Case] = {}
-    for name in CASE_MODULES:
+    for name in modules:
         try:
             module = importlib.import_module(f"torch_api.{name}")
         except ModuleNotFoundError as e:
@@ -141,28 +140,34 @@ def assert_agree(name: str, case: Case, expected: tuple[str, Any, list[tuple[str
             np.testing.assert_array_equal(av, ev, err_msg=f"{name}: leaf {i}")
 
 
-def record(torch: ModuleType, path: Path = RECORDED) -> int:
-    """Runs every case under torch and writes the outcomes to ``path``; returns the count."""
-    arrays: dict[str, np.ndarray] = {}
-    index: dict[str, Any] = {}
-    for name, case in all_cases().items():
-        kind, struct, leaves = outcome(case, torch)
-        index[name] = {"kind": kind, "structure": struct, "leaves": [k for k, _ in leaves]}
-        for i, (_, array) in enumerate(leaves):
-            arrays[f"{name}#{i}"] = array
-    arrays["index"] = np.array(json.dumps(index, sort_keys=True))
-    np.savez_compressed(path, **arrays)
-    return len(index)
+def record(torch: ModuleType, modules: tuple[str, ...] = CASE_MODULES) -> int:
+    """Runs the cases of ``modules`` under torch and writes each module's outcomes to
+    ``RECORDED/<module>.npz``; returns the count."""
+    RECORDED.mkdir(exist_ok=True)
+    count = 0
+    for module in modules:
+        arrays: dict[str, np.ndarray] = {}
+        index: dict[str, Any] = {}
+        for name, case in all_cases((module,)).items():
+            kind, struct, leaves = outcome(case, torch)
+            index[name] = {"kind": kind, "structure": struct, "leaves": [k for k, _ in leaves]}
+            for i, (_, array) in enumerate(leaves):
+                arrays[f"{name}#{i}"] = array
+        arrays["index"] = np.array(json.dumps(index, sort_keys=True))
+        np.savez_compressed(RECORDED / f"{module}.npz", **arrays)
+        count += len(index)
+    return count
 
 
 def recorded() -> dict[str, tuple[str, Any, list[tuple[str, np.ndarray]]]]:
-    if not RECORDED.exists():
-        return {}
-    with np.load(RECORDED, allow_pickle=False) as data:
-        index = json.loads(str(data["index"]))
-        return {name: (entry["kind"], entry["structure"],
-                       [(k, data[f"{name}#{i}"]) for i, k in enumerate(entry["leaves"])])
-                for name, entry in index.items()}
+    found: dict[str, tuple[str, Any, list[tuple[str, np.ndarray]]]] = {}
+    for path in sorted(RECORDED.glob("*.npz")):
+        with np.load(path, allow_pickle=False) as data:
+            index = json.loads(str(data["index"]))
+            found.update({name: (entry["kind"], entry["structure"],
+                                 [(k, data[f"{name}#{i}"]) for i, k in enumerate(entry["leaves"])])
+                          for name, entry in index.items()})
+    return found
 
 
-__all__ = ["Case", "all_cases", "assert_agree", "outcome", "record", "recorded", "RECORDED", "math"]
+__all__ = ["Case", "all_cases", "assert_agree", "outcome", "record", "recorded", "RECORDED"]
