@@ -11,6 +11,7 @@ Deviations from torch: ``inplace=True`` is accepted and computes out of place; d
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -280,14 +281,29 @@ def dropout(input: Tensor | ArrayLike, p: float = 0.5, training: bool = True, in
 
 
 def dropout2d(input: Tensor | ArrayLike, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
-    """Zeroes whole channels of a (N, C, H, W) or (C, H, W) input with probability ``p``."""
+    """Zeroes whole channels with probability ``p``: torch's feature dropout, which keeps or drops
+    each ``input[n, c]`` whole. As in torch 2.13, a 3-D input is read as (N, C, L) (with torch's
+    warning), and other than 3-D or 4-D inputs warn and drop per (N, C) element for 2-D."""
     x = _tensor(input, "input")
     p = _probability(p)
+    if x.ndim < 2:
+        raise InvalidParamError(f"dropout2d: feature dropout requires at least 2 dimensions in the input, got "
+                                f"shape {x.shape}")
     if x.ndim not in (3, 4):
-        raise InvalidParamError(f"dropout2d: input must be (N, C, H, W) or (C, H, W), got shape {x.shape}")
+        warnings.warn(f"dropout2d: Received a {x.ndim}-D input to dropout2d, which is deprecated and will result "
+                      "in an error in a future release. To retain the behavior and silence this warning, please "
+                      "use dropout instead. Note that dropout2d exists to provide channel-wise dropout on inputs "
+                      "with 2 spatial dimensions, a channel dimension, and an optional batch dimension (i.e. 3D "
+                      "or 4D inputs).", stacklevel=2)
+    if x.ndim == 3:
+        warnings.warn("dropout2d: Received a 3D input to dropout2d and assuming that channel-wise 1D dropout "
+                      "behavior is desired - input is interpreted as shape (N, C, L), where C is the channel dim. "
+                      "This behavior will change in a future release to interpret the input as one without a "
+                      "batch dimension, i.e. shape (C, H, W). To maintain the 1D channel-wise dropout behavior, "
+                      "please switch to using dropout1d instead.", stacklevel=2)
     if not training or p == 0.0:
         return x
-    return _dropout(x, p, x.shape[:-2] + (1, 1))
+    return _dropout(x, p, x.shape[:2] + (1,) * (x.ndim - 2))
 
 
 def flatten(input: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
