@@ -39,21 +39,6 @@ def test_replays_the_reference_files(name: str) -> None:
     assert worst < 1e-6
 
 
-SHARED_MATCH_RMS = REFERENCE_DIR.parents[3] / "shared" / "reference" / "torch-2.13" / "optim_muon_match_rms.npz"
-
-
-@pytest.mark.skipif(not SHARED_MATCH_RMS.exists(), reason="the shared reference directory is not beside the repo")
-def test_the_shared_match_rms_file_replays() -> None:
-    """The shared file, remade without the momentum-buffer aliasing, is torch's Muon and replays."""
-    trajectory = load_trajectory(SHARED_MATCH_RMS)
-    params = [p.copy() for p in trajectory.initial]
-    opt = Muon(params, **trajectory.replay_kwargs())
-    for t in range(trajectory.steps):
-        opt.step(trajectory.grads[t])
-        for i, (got, want) in enumerate(zip(params, trajectory.params[t])):
-            np.testing.assert_allclose(got, want, **F32, err_msg=f"param {i} after step {t + 1}")
-
-
 # -- a float64 NumPy transcription of torch's algorithm -----------------------------------------
 
 
