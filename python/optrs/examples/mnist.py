@@ -9,7 +9,8 @@ directory a CSV log, a loss/accuracy plot (matplotlib), TensorBoard event files 
 Chrome trace of profiled steps and a checkpoint after every epoch (model, optimizer, RNG):
 checkpoint-epoch001.optrs, ... one per epoch, checkpoint-latest.optrs (the last epoch) and
 checkpoint-best.optrs (the best test accuracy). ``--resume`` continues exactly from any of them, or
-from a run directory's latest; ``--epochs`` counts every epoch, the checkpoint's included. Prints
+from a run directory's latest, with the settings recorded in it (data, batch size, seed, optimizer,
+lr) unless given again; ``--epochs`` counts every epoch, the checkpoint's included. Prints
 the profiler's table of the profiled steps at the end and ends with the line
 ``test accuracy: 0.XXXX``. A bad argument, missing data or an unreadable checkpoint ends the run
 with one line on stderr and exit status 2.
