@@ -73,7 +73,7 @@ def test_subset_split_is_stratified_and_seeded() -> None:
 
 @pytest.mark.parametrize("args", [["--epochs", "0"], ["--batch-size", "0"], ["--lr", "-1"], ["--lr", "nan"]])
 def test_bad_arguments_are_refused(args: list[str]) -> None:
-    with pytest.raises(SystemExit):
+    with pytest.raises(mnist.UserError):
         mnist.parse_args(args)
 
 
@@ -97,10 +97,10 @@ def test_resume_continues_exactly_and_the_run_leaves_its_logs(tmp_path: Path,
     mnist.main([*common, "--epochs", "2", "--log-dir", str(tmp_path / "split")])
     out = capsys.readouterr().out
     assert "profile of training steps" in out and "_core.conv2d" in out
-    mnist.main([*common, "--epochs", "3", "--resume", str(tmp_path / "split" / mnist.CHECKPOINT)])
+    mnist.main([*common, "--epochs", "3", "--resume", str(tmp_path / "split" / mnist.LATEST)])
     assert "resuming after epoch 2" in capsys.readouterr().out
-    whole = optrs.load(tmp_path / "whole" / mnist.CHECKPOINT)
-    split = optrs.load(tmp_path / "split" / mnist.CHECKPOINT)
+    whole = optrs.load(tmp_path / "whole" / mnist.LATEST)
+    split = optrs.load(tmp_path / "split" / mnist.LATEST)
     assert whole["rows"][-1]["train_loss"] == split["rows"][-1]["train_loss"]
     for name, value in whole["model"].items():
         np.testing.assert_array_equal(split["model"][name], value, err_msg=name)

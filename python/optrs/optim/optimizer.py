@@ -429,7 +429,8 @@ class Optimizer:
 
     def state_dict(self) -> dict[str, Any]:
         """torch's layout: ``{"state": {index: {...}}, "param_groups": [{..., "params": [indices]}]}``,
-        with NumPy copies, so it pickles and is a snapshot that later steps do not change."""
+        with NumPy copies, so it pickles and is a snapshot that later steps do not change, plus
+        ``"optimizer_class"``, the class name, which ``load_state_dict`` checks (torch ignores it)."""
         self._sync_params(refresh=False)
         removed = [r for r in self._removed.values() if self._eager_state or r.has_state]
         if removed:
@@ -446,19 +447,20 @@ class Optimizer:
             saved["params"] = list(range(index, index + len(group["params"])))
             index += len(group["params"])
             groups.append(saved)
-        return {"state": state, "param_groups": groups}
+        return {"state": state, "param_groups": groups, self._SAVED_BY: type(self).__name__}
 
     def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
         """Loads a ``state_dict()`` (of this or another optimizer of the same class over params of
         the same shapes), options included.
 
-        The new state is built on the side and checked completely (group and param counts, state
-        names, shapes, step counts) before it replaces the current one; arrays are cast to their
-        param's dtype.
+        The new state is built on the side and checked completely (the optimizer that saved it,
+        group and param counts, state names, shapes, step counts) before it replaces the current
+        one; arrays are cast to their param's dtype.
         """
         if not isinstance(state_dict, Mapping) or "state" not in state_dict or "param_groups" not in state_dict:
             raise InvalidParamError("state_dict must be a dict with 'state' and 'param_groups', "
                                     "as returned by Optimizer.state_dict()")
+        self._check_saved_by(state_dict)
         self._sync_params(refresh=False)
         saved_groups = list(state_dict["param_groups"])
         if len(saved_groups) != len(self.param_groups):
@@ -502,6 +504,53 @@ class Optimizer:
         for group, new_group in zip(self.param_groups, new_groups):
             group.clear()
             group.update(new_group)
+
+    # The state_dict key naming the optimizer class that saved it; torch's dicts have no such key.
+    _SAVED_BY: ClassVar[str] = "optimizer_class"
+    # torch's implementation flags, in every torch dict; optrs takes them and keeps none.
+    _TORCH_FLAGS: ClassVar[frozenset[str]] = frozenset({"foreach", "fused", "capturable", "differentiable"})
+    # Options that torch added in 1.x and 2.x: an older torch's dict lacks them, and torch's load
+    # (as optrs's) fills them in from the defaults.
+    _LATE_OPTIONS: ClassVar[frozenset[str]] = _TORCH_FLAGS | {"maximize", "decoupled_weight_decay"}
+
+    def _check_saved_by(self, state_dict: Mapping[str, Any]) -> None:
+        """Refuses a state_dict that another optimizer class saved: by the class it names or, in a
+        dict without the name (torch's), by its groups' options. A group that lacks options this
+        optimizer has, or holds options of another optrs optimizer that this one does not take,
+        was not made by this class; other extra keys (a scheduler's ``initial_lr``, a user's
+        ``name``) are kept, as torch keeps them."""
+        import inspect
+
+        name = type(self).__name__
+        saved_by = state_dict.get(self._SAVED_BY)
+        if saved_by is not None:
+            if saved_by != name:
+                raise InvalidParamError(f"this state_dict was saved by {saved_by}; it cannot be loaded into {name}: "
+                                        f"load it into {saved_by}, or let {name} start afresh")
+            return
+
+        def options_of(cls: type[Optimizer]) -> set[str]:
+            return {p.name for p in inspect.signature(cls.__init__).parameters.values()
+                    if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)} - {"self", "params"}
+
+        classes, known = Optimizer.__subclasses__(), set()
+        while classes:
+            cls = classes.pop()
+            classes.extend(cls.__subclasses__())
+            known |= options_of(cls)
+        own = set(self.defaults) | self._TORCH_FLAGS
+        for g, saved in enumerate(state_dict["param_groups"]):
+            if not isinstance(saved, Mapping):
+                raise InvalidParamError(f"state_dict's param_groups[{g}] must be a dict, got {type(saved).__name__}")
+            keys = set(saved)
+            missing = sorted(set(self.defaults) - keys - self._LATE_OPTIONS)
+            unexpected = sorted(keys & known - own)
+            if missing or unexpected:
+                problems = ([f"has options {name} does not take {unexpected}"] if unexpected else []) + (
+                    [f"lacks {name}'s options {missing}"] if missing else [])
+                raise InvalidParamError(
+                    f"state_dict's param_groups[{g}] {' and '.join(problems)}: another optimizer saved it; "
+                    f"load it into that one, or let {name} start afresh")
 
     # -- display --------------------------------------------------------------------------------
 
