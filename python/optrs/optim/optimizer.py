@@ -9,6 +9,7 @@ edited, the step registers the groups again (torch steps what the lists hold).
 from __future__ import annotations
 
 import contextlib
+import inspect
 import math
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, ClassVar, Protocol
@@ -187,6 +188,18 @@ def _param_list(params: Any, where: str) -> list[Any]:
     return list(params)
 
 
+def _split_names(params: list[Any]) -> tuple[list[Any], list[str] | None]:
+    """torch 2.13's named params: ``model.named_parameters()`` gives (name, param) pairs, whose
+    names the group keeps under 'param_names' (and its state_dict carries). All or none named."""
+    named = [isinstance(p, tuple) for p in params]
+    if not any(named):
+        return params, None
+    if not all(named) or any(len(p) != 2 for p in params):
+        raise InvalidParamError("all optimizer params should be with/without names (as (name, param) pairs, "
+                                "which model.named_parameters() gives); some param names are missing")
+    return [p for _, p in params], [str(name) for name, _ in params]
+
+
 _SET_OF_PARAMS = ("params must be an ordered collection (a list), not a set: grads and state_dict "
                   "indices are matched to params by position")
 
@@ -243,6 +256,15 @@ class Optimizer:
         self._sync_params()
         group = dict(param_group)
         params = list(_param_list(group.get("params"), "a param group"))  # a copy, as torch
+        params, names = _split_names(params)
+        if names is not None:
+            group["param_names"] = names
+        for g, other in enumerate(self.param_groups):
+            if ("param_names" in group) != ("param_names" in other):
+                raise InvalidParamError(
+                    f"all param groups must be with or without names, as torch's: param_groups[{g}] is "
+                    f"{'with' if 'param_names' in other else 'without'} names; pass this group's params "
+                    f"{'as (name, param) pairs' if 'param_names' in other else 'without names'}")
         for key, value in self.defaults.items():
             group.setdefault(key, value)
         group["params"] = params
@@ -478,6 +500,8 @@ class Optimizer:
             for key in keys:
                 position_of[key] = len(position_of)
             new_group = {**self.defaults, **saved, "params": group["params"]}
+            if "param_names" in group and "param_names" not in saved:  # torch keeps the names it has
+                new_group["param_names"] = group["param_names"]
             registered.extend(self._register(engine, new_group, g, {}))
             new_groups.append(new_group)
         for key, entry in dict(state_dict["state"]).items():
@@ -519,8 +543,6 @@ class Optimizer:
         optimizer has, or holds options of another optrs optimizer that this one does not take,
         was not made by this class; other extra keys (a scheduler's ``initial_lr``, a user's
         ``name``) are kept, as torch keeps them."""
-        import inspect
-
         name = type(self).__name__
         saved_by = state_dict.get(self._SAVED_BY)
         if saved_by is not None:
