@@ -65,7 +65,8 @@ class UnsupportedDType:
         return ParamDTypeError(f"optrs has no {self.name} tensors: {self.why}")
 
 
-_COMPLEX = "optrs computes in real numbers only (float16/bfloat16/float32/float64, integers, bool)"
+_COMPLEX = ("complex dtypes are not supported: optrs computes in real numbers only (float16/bfloat16/float32/"
+            "float64, integers, bool)")
 _QUANTIZED = "optrs has no quantized tensors; use float32 (or torch.ao.quantization in torch)"
 UNSUPPORTED: dict[str, UnsupportedDType] = {
     **{name: UnsupportedDType(name, _COMPLEX)
