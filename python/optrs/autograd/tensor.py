@@ -647,7 +647,7 @@ class Tensor(VersionedData):
         return _ops.Index.apply(self, _index_key(key))
 
 
-def tensor(data: Tensor | ArrayLike, dtype: DTypeLike | None = None, device: Any = None,
+def tensor(data: Tensor | ArrayLike, dtype: DTypeLike | None = None, *, device: Any = None,
            requires_grad: bool = False, pin_memory: bool = False) -> Tensor:
     """A new leaf tensor holding a copy of ``data`` (torch.tensor), in ``dtype`` if given; else
     Python floats take the default dtype (float32 unless ``optrs.set_default_dtype`` changed it),

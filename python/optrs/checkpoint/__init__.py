@@ -2,7 +2,8 @@
 
 One file per checkpoint, a safetensors file: every ndarray of ``obj`` is one of its tensors, named
 by its path in the tree (``"optimizer/state/0/exp_avg"``), and the header's ``__metadata__``
-holds ``format`` (``"optrs.checkpoint"``), ``format_version`` (``"2"``), ``tree``, the JSON of
+holds ``format`` (``"optrs.checkpoint"``), ``format_version`` (``"3"`` when the tree holds a
+Tensor, else ``"2"``, which optrs before version 3 reads too), ``tree``, the JSON of
 ``obj`` with each array replaced by a reference to its tensor, and two checksums (CRC-32, 8 hex
 digits): ``tree_checksum``, of the tree's text, and ``checksums``, a JSON object giving for each
 tensor the CRC-32 of its dtype tag and shape (``F32[2,3]``) followed by its bytes. In the tree,
@@ -10,10 +11,14 @@ JSON's null, booleans, strings, lists and numbers are themselves (ints of at mos
 magnitude, finite floats, written by ``repr`` so they read back to the same bits); everything
 else is an object with one key: ``{"tuple": [...]}``, ``{"dict": [[key, value], ...]}`` (keys of
 any saved type but arrays, order kept), ``{"int": "digits"}``, ``{"float": "nan" | "inf" |
-"-inf"}``, ``{"array": name}`` and ``{"scalar": name}`` (a NumPy scalar, stored as a 0-d tensor).
+"-inf"}``, ``{"array": name}``, ``{"scalar": name}`` (a NumPy scalar, stored as a 0-d tensor),
+and (version 3) ``{"tensor": [name, requires_grad]}`` and ``{"parameter": [name,
+requires_grad]}`` for an ``optrs.Tensor`` and an ``optrs.Parameter``, which load as such.
 Lists, tuples and dicts nest at most ``MAX_DEPTH`` (100) deep. Any safetensors reader opens the
 file; ``load`` also rebuilds the tree, after checking every checksum. Version 1 files (the same
-without checksums) still load.
+without checksums) still load. As torch's ``save``/``load``, both take a path (any suffix) or a
+binary file object; ``load`` accepts torch's ``map_location`` (the CPU only) and ``weights_only``
+(nothing is ever unpickled).
 
 ``save`` writes a hidden temporary file ``.NAME.PID.HEX.tmp`` next to ``path``, fsyncs it, renames
 it over ``path`` (atomic) and fsyncs the directory, so ``path`` always holds a whole checkpoint,
