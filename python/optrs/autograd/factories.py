@@ -24,8 +24,15 @@ from .tensor import Tensor, tensor
 Array = NDArray[Any]
 
 
-def _size(what: str, size: tuple[Any, ...]) -> tuple[int, ...]:
-    """``zeros(2, 3)`` and ``zeros((2, 3))`` alike, every size a non-negative int."""
+def _size(what: str, size: tuple[Any, ...], keyword: Any = None) -> tuple[int, ...]:
+    """``zeros(2, 3)``, ``zeros((2, 3))`` and ``zeros(size=(2, 3))`` alike, every size a
+    non-negative int."""
+    if keyword is not None:
+        if size:
+            raise TypeError(f"{what}() got the size both positionally and as size=")
+        size = (keyword,)
+    if not size:
+        raise TypeError(f'{what}() missing 1 required positional arguments: "size"')
     if len(size) == 1 and isinstance(size[0], (tuple, list)):
         size = tuple(size[0])
     for s in size:
@@ -88,23 +95,23 @@ def as_tensor(data: Any, dtype: Any = None, device: Any = None) -> Tensor:
 
 # -- filled -------------------------------------------------------------------------------------
 
-def zeros(*size: Any, out: Any = None, dtype: Any = None, layout: Any = None, device: Any = None,
+def zeros(*sizes: Any, size: Any = None, out: Any = None, dtype: Any = None, layout: Any = None, device: Any = None,
           requires_grad: bool = False, pin_memory: bool = False) -> Tensor:
     """A tensor of zeros; ``zeros(2, 3)`` or ``zeros((2, 3))``."""
-    array = np.zeros(_size("zeros", size), dtypes.resolve_or_default(dtype))
+    array = np.zeros(_size("zeros", sizes, size), dtypes.resolve_or_default(dtype))
     return _finish("zeros", array, requires_grad, device, out, pin_memory, layout)
 
 
-def ones(*size: Any, out: Any = None, dtype: Any = None, layout: Any = None, device: Any = None,
+def ones(*sizes: Any, size: Any = None, out: Any = None, dtype: Any = None, layout: Any = None, device: Any = None,
          requires_grad: bool = False, pin_memory: bool = False) -> Tensor:
-    array = np.ones(_size("ones", size), dtypes.resolve_or_default(dtype))
+    array = np.ones(_size("ones", sizes, size), dtypes.resolve_or_default(dtype))
     return _finish("ones", array, requires_grad, device, out, pin_memory, layout)
 
 
-def empty(*size: Any, out: Any = None, dtype: Any = None, layout: Any = None, device: Any = None,
+def empty(*sizes: Any, size: Any = None, out: Any = None, dtype: Any = None, layout: Any = None, device: Any = None,
           requires_grad: bool = False, pin_memory: bool = False, memory_format: Any = None) -> Tensor:
     """A tensor whose values are whatever the memory held (torch.empty): write it before reading."""
-    array = np.empty(_size("empty", size), dtypes.resolve_or_default(dtype))
+    array = np.empty(_size("empty", sizes, size), dtypes.resolve_or_default(dtype))
     return _finish("empty", array, requires_grad, device, out, pin_memory, layout)
 
 
@@ -141,13 +148,17 @@ def _number(what: str, name: str, value: Any) -> int | float:
     return value
 
 
-def arange(start: Any, end: Any = None, step: Any = 1, *, out: Any = None, dtype: Any = None, layout: Any = None,
+def arange(start: Any = None, end: Any = None, step: Any = 1, *, out: Any = None, dtype: Any = None, layout: Any = None,
            device: Any = None, requires_grad: bool = False) -> Tensor:
     """``[start, end)`` in steps of ``step`` (``arange(end)`` starts at 0): int64 when all three
     are ints, else the default dtype. Values are ``start + i * step``, computed in float64 for
     floats."""
     if end is None:
+        if start is None:
+            raise TypeError("arange() needs an end: arange(end), arange(start, end[, step]) or arange(end=...)")
         start, end = 0, start
+    elif start is None:
+        start = 0
     bounds = [_number("arange", name, v) for name, v in (("start", start), ("end", end), ("step", step))]
     first, last, by = bounds
     if by == 0:
@@ -212,18 +223,18 @@ def _normal(rng: np.random.Generator, shape: tuple[int, ...], dtype: np.dtype[An
     return rng.standard_normal(shape, dtype=np.float32).astype(dtype)
 
 
-def rand(*size: Any, generator: Any = None, out: Any = None, dtype: Any = None, layout: Any = None,
+def rand(*sizes: Any, size: Any = None, generator: Any = None, out: Any = None, dtype: Any = None, layout: Any = None,
          device: Any = None, requires_grad: bool = False, pin_memory: bool = False) -> Tensor:
     """Uniform on [0, 1)."""
-    shape, target = _size("rand", size), _float_dtype("rand", dtype)
+    shape, target = _size("rand", sizes, size), _float_dtype("rand", dtype)
     return _finish("rand", _uniform(_generator(generator), shape, target), requires_grad, device, out, pin_memory,
                    layout)
 
 
-def randn(*size: Any, generator: Any = None, out: Any = None, dtype: Any = None, layout: Any = None,
+def randn(*sizes: Any, size: Any = None, generator: Any = None, out: Any = None, dtype: Any = None, layout: Any = None,
           device: Any = None, requires_grad: bool = False, pin_memory: bool = False) -> Tensor:
     """Standard normal."""
-    shape, target = _size("randn", size), _float_dtype("randn", dtype)
+    shape, target = _size("randn", sizes, size), _float_dtype("randn", dtype)
     return _finish("randn", _normal(_generator(generator), shape, target), requires_grad, device, out, pin_memory,
                    layout)
 
