@@ -151,19 +151,15 @@ def parse_to(what: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> ToArgs
             target_device = positional.pop(0)
         if positional and not isinstance(positional[0], bool):
             target_dtype = positional.pop(0)
-    for name, value in (("device", target_device), ("dtype", target_dtype)):
-        if name in options:
-            if value is not None:
-                raise TypeError(f"{what}() got multiple values for argument '{name}'")
-    target_device = options.pop("device", target_device)
-    target_dtype = options.pop("dtype", target_dtype)
-    flags = dict(zip(("non_blocking", "copy"), positional))
     if len(positional) > 2:
         raise TypeError(f"{what}() takes at most a device, a dtype, non_blocking and copy; got {args!r}")
-    for name in flags:
-        if name in options:
-            raise TypeError(f"{what}() got multiple values for argument '{name}'")
-    flags.update({k: options[k] for k in ("non_blocking", "copy") if k in options})
+    given = {"device": target_device, "dtype": target_dtype, **dict(zip(("non_blocking", "copy"), positional))}
+    twice = [name for name, value in given.items() if value is not None and name in options]
+    if twice:
+        raise TypeError(f"{what}() got multiple values for argument '{twice[0]}'")
+    target_device = options.get("device", target_device)
+    target_dtype = options.get("dtype", target_dtype)
+    flags = {name: options.get(name, given.get(name, False)) for name in ("non_blocking", "copy")}
     if any(not isinstance(v, (bool, np.bool_)) for v in flags.values()):
         raise InvalidParamError(f"{what}(): non_blocking and copy must be bools, got {flags}")
     resolved_device = None if target_device is None else check(target_device, f"{what}({target_device!r})")

@@ -17,7 +17,7 @@ from numpy.typing import NDArray
 
 from .. import random as _random
 from ..errors import InvalidHyperparameterError, InvalidParamError, NotSupportedError, ParamDTypeError
-from . import devices as _device
+from . import devices as _devices
 from . import dtypes
 from .tensor import Tensor, tensor
 
@@ -46,13 +46,13 @@ def _size(what: str, size: tuple[Any, ...], keyword: Any = None) -> tuple[int, .
 def _finish(what: str, array: Array, requires_grad: bool = False, device: Any = None, out: Any = None,
             pin_memory: bool = False, layout: Any = None) -> Tensor:
     """The new leaf, once the options torch has and optrs lacks are checked."""
-    _device.check(device, f"{what}(device={device!r})")
+    _devices.check(device, f"{what}(device={device!r})")
     if out is not None:
         raise NotSupportedError(f"{what}(out=...) is not supported by optrs; assign the result instead "
                                   f"(x = optrs.{what}(...))")
     if pin_memory:
-        raise _device.not_available("cuda", f"{what}(pin_memory=True)")
-    if layout is not None and layout is not _device.strided:
+        raise _devices.not_available("cuda", f"{what}(pin_memory=True)")
+    if layout is not None and layout is not _devices.strided:
         raise NotSupportedError(f"{what}(layout={layout!r}): optrs has dense (strided) tensors only")
     return Tensor(array, requires_grad=requires_grad)
 
@@ -84,7 +84,7 @@ def as_tensor(data: Any, dtype: Any = None, device: Any = None) -> Tensor:
     """``data`` as a tensor, sharing memory where it can (torch.as_tensor): a Tensor of that
     dtype is returned itself, an ndarray of it is wrapped without a copy; anything else is
     converted with ``tensor``'s dtype rules."""
-    _device.check(device, f"as_tensor(device={device!r})")
+    _devices.check(device, f"as_tensor(device={device!r})")
     if isinstance(data, Tensor):
         return data if dtype is None else data.to(dtype)
     if isinstance(data, np.ndarray):

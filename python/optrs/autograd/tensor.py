@@ -18,7 +18,7 @@ from numpy.typing import ArrayLike, DTypeLike, NDArray
 
 from .._plumbing.params import VersionedData
 from ..errors import AutogradError, NotSupportedError, ParamDTypeError
-from . import devices as _device
+from . import devices as _devices
 from . import dtypes as _dtypes
 from . import grad_mode
 
@@ -272,9 +272,9 @@ class Tensor(VersionedData):
     # -- devices and dtypes (torch's conversions; optrs computes on the CPU) ----------------------
 
     @property
-    def device(self) -> _device.device:
+    def device(self) -> _devices.device:
         """Always ``device(type='cpu')``: optrs computes on the CPU."""
-        return _device.CPU
+        return _devices.CPU
 
     @property
     def is_cuda(self) -> builtins.bool:
@@ -301,8 +301,8 @@ class Tensor(VersionedData):
         return False
 
     @property
-    def layout(self) -> _device.Layout:
-        return _device.strided
+    def layout(self) -> _devices.Layout:
+        return _devices.strided
 
     def is_floating_point(self) -> builtins.bool:
         """True for float16/32/64 and bfloat16 tensors."""
@@ -316,7 +316,7 @@ class Tensor(VersionedData):
         (its dtype), each with ``non_blocking`` (ignored) and ``copy``, positionally or by
         keyword. A device other than the CPU raises ``optrs.DeviceError``. Differentiable; the
         tensor itself when nothing changes (unless ``copy=True``)."""
-        target = _device.parse_to("to", args, kwargs)
+        target = _devices.parse_to("to", args, kwargs)
         if target.dtype is not None and target.dtype != self._data.dtype:
             return _ops.Cast.apply(self, target.dtype)
         return _ops.Clone.apply(self) if target.copy else self
@@ -327,10 +327,10 @@ class Tensor(VersionedData):
 
     def cuda(self, device: Any = None, non_blocking: builtins.bool = False, memory_format: Any = None) -> Tensor:
         """Raises ``optrs.DeviceError``: optrs has no CUDA device."""
-        raise _device.not_available("cuda", "Tensor.cuda()")
+        raise _devices.not_available("cuda", "Tensor.cuda()")
 
     def pin_memory(self, device: Any = None) -> Tensor:
-        raise _device.not_available("cuda", "Tensor.pin_memory() (pinned memory is for copies to a GPU)")
+        raise _devices.not_available("cuda", "Tensor.pin_memory() (pinned memory is for copies to a GPU)")
 
     def is_pinned(self, device: Any = None) -> builtins.bool:
         return False
@@ -653,9 +653,9 @@ def tensor(data: Tensor | ArrayLike, dtype: DTypeLike | None = None, *, device: 
     Python floats take the default dtype (float32 unless ``optrs.set_default_dtype`` changed it),
     Python ints int64 and bools bool, and arrays and tensors keep theirs (a float64 ndarray stays
     float64). ``device`` must be the CPU."""
-    _device.check(device, f"tensor(device={device!r})")
+    _devices.check(device, f"tensor(device={device!r})")
     if pin_memory:
-        raise _device.not_available("cuda", "tensor(pin_memory=True)")
+        raise _devices.not_available("cuda", "tensor(pin_memory=True)")
     return Tensor(_dtypes.new_array(data._data if isinstance(data, Tensor) else data, dtype),
                   requires_grad=requires_grad)
 
