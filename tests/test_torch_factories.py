@@ -269,6 +269,23 @@ def test_inference_mode_as_context_decorator_and_bare_decorator() -> None:
         assert not (x * 2).requires_grad  # inference_mode(False) leaves grad mode as it was
 
 
+def test_no_grad_and_enable_grad_decorate_bare_as_in_torch() -> None:
+    x = optrs.ones(2, requires_grad=True)
+
+    @optrs.no_grad
+    def evaluate(y: optrs.Tensor) -> bool:
+        return bool((y * 2).requires_grad)
+
+    @optrs.enable_grad
+    def train(y: optrs.Tensor) -> bool:
+        return bool((y * 2).requires_grad)
+
+    assert evaluate(x) is False and evaluate.__name__ == "evaluate"
+    with optrs.no_grad():
+        assert train(x) is True
+    assert optrs.is_grad_enabled()
+
+
 # -- save and load ------------------------------------------------------------------------------
 
 def _trained() -> tuple[optrs.nn.Module, optrs.optim.Optimizer]:

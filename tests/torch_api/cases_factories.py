@@ -355,4 +355,13 @@ def _grad_modes(t: ModuleType) -> list[Any]:
     def decorated_no_grad() -> bool:
         return bool((x * 2).requires_grad)
 
-    return [a, b, c, decorated(), decorated_no_grad(), t.is_grad_enabled(), (x * 2).requires_grad]
+    @t.no_grad
+    def bare_no_grad() -> bool:
+        return bool((x * 2).requires_grad)
+
+    @t.inference_mode
+    def bare_inference() -> bool:
+        return bool((x * 2).requires_grad)
+
+    return [a, b, c, decorated(), decorated_no_grad(), bare_no_grad(), bare_inference(), t.is_grad_enabled(),
+            (x * 2).requires_grad, t.is_inference_mode_enabled()]
