@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import io
 import json
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -97,6 +99,13 @@ def test_default_dtype_sets_what_python_floats_and_layers_become() -> None:
         with pytest.raises(TypeError, match="only floating-point types"):
             optrs.set_default_dtype(bad)
     assert optrs.get_default_dtype() == optrs.float64
+
+
+def test_import_optrs_leaves_ml_dtypes_unloaded_until_bfloat16_is_used() -> None:
+    code = ("import sys, optrs; loaded = 'ml_dtypes' in sys.modules; optrs.zeros(1).half(); "
+            "print(loaded, optrs.bfloat16, 'ml_dtypes' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["False", "bfloat16", "True"]
 
 
 def test_dtypes_are_numpy_dtypes() -> None:

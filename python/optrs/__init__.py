@@ -20,6 +20,7 @@ functions (``flatten``, ``max``, ``where``, ``topk``, ...), ``save``/``load``, a
 
 import importlib
 from types import ModuleType
+from typing import Any
 
 from . import accelerator, autograd, backends, cuda, functional, nn, optim, utils
 from ._core import __version__, get_num_threads, set_num_threads, simd_level
@@ -35,7 +36,6 @@ from .autograd import (
     argmin,
     argsort,
     as_tensor,
-    bfloat16,
     bmm,
     bool,
     cat,
@@ -228,9 +228,12 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> ModuleType:
-    """``optrs.logging`` (TensorBoard) and ``optrs.profiler`` load on first use, so that
-    ``import optrs`` stays light and ``optrs.logging.SummaryWriter`` works without its own import."""
+def __getattr__(name: str) -> ModuleType | Any:
+    """``optrs.logging`` (TensorBoard), ``optrs.profiler`` and ``optrs.bfloat16`` (ml_dtypes) load
+    on first use, so that ``import optrs`` stays light and ``optrs.logging.SummaryWriter`` works
+    without its own import."""
     if name in ("logging", "profiler"):
         return importlib.import_module(f".{name}", __name__)
+    if name == "bfloat16":
+        return autograd.bfloat16
     raise AttributeError(f"module 'optrs' has no attribute {name!r}")

@@ -11,6 +11,8 @@ torch's tensor surface lives here too, and the package exports it: dtypes and th
 module-level functions (`functions`: ``flatten``, ``max``, ``where``, ``topk``, ...).
 """
 
+from typing import Any as _Any
+
 import numpy as _np
 
 from .tensor import RemovableHandle, Tensor, ValuesIndices, from_numpy, tensor  # isort: skip (defines Tensor first)
@@ -19,7 +21,6 @@ from .devices import device, strided
 from .dtypes import UNSUPPORTED as _UNSUPPORTED
 from .dtypes import (
     UnsupportedDType,
-    bfloat16,
     finfo,
     float16,
     float32,
@@ -33,6 +34,7 @@ from .dtypes import (
     set_default_dtype,
     uint8,
 )
+from .dtypes import bfloat16 as _bfloat16
 from .dtypes import bool_ as bool  # torch's names
 from .dtypes import float16 as half
 from .dtypes import float32 as float
@@ -144,6 +146,13 @@ chalf, cfloat, cdouble = _UNSUPPORTED["chalf"], _UNSUPPORTED["cfloat"], _UNSUPPO
 qint8, quint8, qint32 = _UNSUPPORTED["qint8"], _UNSUPPORTED["quint8"], _UNSUPPORTED["qint32"]
 float8_e4m3fn, float8_e5m2 = _UNSUPPORTED["float8_e4m3fn"], _UNSUPPORTED["float8_e5m2"]
 dtype = _np.dtype  # isinstance(x, optrs.dtype), as torch.dtype
+
+
+def __getattr__(name: str) -> _np.dtype[_Any]:
+    """``bfloat16``, loaded on first use (see dtypes)."""
+    if name == "bfloat16":
+        return _bfloat16()
+    raise AttributeError(f"module 'optrs.autograd' has no attribute {name!r}")
 
 __all__ = [
     "Tensor",

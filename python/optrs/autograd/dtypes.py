@@ -1,6 +1,8 @@
 """torch's dtypes, which here ARE NumPy dtypes (``optrs.float32 == np.dtype(np.float32)``), so
 ``t.dtype == optrs.float32`` holds for ``Tensor.dtype`` (an ``np.dtype``) and every NumPy
-function takes them. ``bfloat16`` is ml_dtypes' (NumPy has none). torch's aliases (``float``,
+function takes them. ``bfloat16`` is ml_dtypes' (NumPy has none), imported on first use:
+``optrs.bfloat16`` is a lazy attribute, as importing ml_dtypes takes about a second. torch's
+aliases (``float``,
 ``double``, ``half``, ``long``, ``int``, ``short``) are exported by the package, not defined here,
 where they would hide the builtins.
 
@@ -15,7 +17,6 @@ from __future__ import annotations
 import builtins
 from typing import Any
 
-import ml_dtypes
 import numpy as np
 from numpy.typing import NDArray
 
@@ -24,7 +25,6 @@ from ..errors import InvalidParamError, ParamDTypeError
 float32 = np.dtype(np.float32)
 float64 = np.dtype(np.float64)
 float16 = np.dtype(np.float16)
-bfloat16 = np.dtype(ml_dtypes.bfloat16)
 int64 = np.dtype(np.int64)
 int32 = np.dtype(np.int32)
 int16 = np.dtype(np.int16)
@@ -32,13 +32,13 @@ int8 = np.dtype(np.int8)
 uint8 = np.dtype(np.uint8)
 bool_ = np.dtype(np.bool_)
 
-# The names torch gives these dtypes (the package exports each under its name).
-DTYPES: dict[str, np.dtype[Any]] = {
-    "float32": float32, "float": float32, "float64": float64, "double": float64, "float16": float16,
-    "half": float16, "bfloat16": bfloat16, "int64": int64, "long": int64, "int32": int32, "int": int32,
-    "int16": int16, "short": int16, "int8": int8, "uint8": uint8, "bool": bool_,
-}
-FLOATING = frozenset({float16, bfloat16, float32, float64})
+
+
+def bfloat16() -> np.dtype[Any]:
+    """ml_dtypes' bfloat16 dtype (``optrs.bfloat16``), imported on first use."""
+    import ml_dtypes
+
+    return np.dtype(ml_dtypes.bfloat16)
 
 
 class UnsupportedDType:
@@ -91,7 +91,7 @@ def set_default_dtype(d: Any) -> None:
     global _default
     # Python's float is refused, as torch refuses it; NumPy's scalar types are dtypes here.
     is_dtype = isinstance(d, np.dtype) or (isinstance(d, type) and issubclass(d, np.generic))
-    if not is_dtype or np.dtype(d) not in FLOATING:
+    if not is_dtype or not is_floating(np.dtype(d)):
         raise ParamDTypeError(f"only floating-point types are supported as the default type, got {d!r}; use "
                               "optrs.float32 or optrs.float64")
     _default = np.dtype(d)
@@ -110,7 +110,7 @@ def resolve(dtype: Any) -> np.dtype[Any]:
                               "optrs.bool, ...") from None
     if resolved.kind == "c":
         raise UNSUPPORTED["complex64"].error()
-    if resolved.kind not in "biuf" and resolved != bfloat16:
+    if resolved.kind not in "biuf" and not is_floating(resolved):
         raise ParamDTypeError(f"optrs tensors cannot hold dtype {resolved}; use a number or bool dtype")
     return resolved
 
@@ -120,8 +120,9 @@ def resolve_or_default(dtype: Any) -> np.dtype[Any]:
 
 
 def is_floating(dtype: np.dtype[Any]) -> builtins.bool:
-    """True for float16/32/64 and bfloat16 (whose NumPy kind is 'V')."""
-    return dtype.kind == "f" or dtype == bfloat16
+    """True for float16/32/64 and bfloat16 (whose NumPy kind is 'V'; known by name, so that
+    ml_dtypes need not be imported)."""
+    return dtype.kind == "f" or (dtype.kind == "V" and dtype.name == "bfloat16")
 
 
 class finfo:
@@ -133,7 +134,13 @@ class finfo:
         resolved = resolve_or_default(type)
         if not is_floating(resolved):
             raise ParamDTypeError(f"finfo takes a floating-point dtype, got {resolved}; use iinfo for integers")
-        info = ml_dtypes.finfo(resolved) if resolved == bfloat16 else np.finfo(resolved)  # type: ignore[no-untyped-call]
+        info: Any
+        if resolved.kind == "f":
+            info = np.finfo(resolved)
+        else:
+            import ml_dtypes
+
+            info = ml_dtypes.finfo(resolved)  # type: ignore[no-untyped-call]
         self.dtype = resolved
         self.bits: builtins.int = builtins.int(info.bits)
         self.eps, self.max, self.min = builtins.float(info.eps), builtins.float(info.max), builtins.float(info.min)
@@ -177,7 +184,7 @@ def new_array(data: Any, dtype: Any = None) -> NDArray[Any]:
     if dtype is not None:
         return np.array(data, dtype=resolve(dtype), copy=True)
     array = np.array(data, copy=True)
-    if array.dtype.kind == "c" or array.dtype.kind not in "biuf" and array.dtype != bfloat16:
+    if array.dtype.kind not in "biuf" and not is_floating(array.dtype):
         resolve(array.dtype)  # raises, naming what is wrong
     if _from_python(data):
         if array.dtype.kind == "f":
@@ -189,15 +196,15 @@ def new_array(data: Any, dtype: Any = None) -> NDArray[Any]:
 
 
 # torch's tensor type names, for ``Tensor.type()``: scripts compare them with these strings.
-_TYPE_NAMES = {float32: "FloatTensor", float64: "DoubleTensor", float16: "HalfTensor", bfloat16: "BFloat16Tensor",
-               int64: "LongTensor", int32: "IntTensor", int16: "ShortTensor", int8: "CharTensor",
-               uint8: "ByteTensor", bool_: "BoolTensor"}
+_TYPE_NAMES = {"float32": "FloatTensor", "float64": "DoubleTensor", "float16": "HalfTensor",
+               "bfloat16": "BFloat16Tensor", "int64": "LongTensor", "int32": "IntTensor", "int16": "ShortTensor",
+               "int8": "CharTensor", "uint8": "ByteTensor", "bool": "BoolTensor"}
 _BY_TYPE_NAME = {f"torch.{name}": dtype for dtype, name in _TYPE_NAMES.items()}
 
 
 def type_name(dtype: np.dtype[Any]) -> str:
     """torch's name of a CPU tensor of ``dtype``: ``"torch.FloatTensor"``."""
-    return f"torch.{_TYPE_NAMES[dtype]}"
+    return f"torch.{_TYPE_NAMES[dtype.name]}"
 
 
 def from_type_name(name: str) -> np.dtype[Any]:
@@ -209,9 +216,9 @@ def from_type_name(name: str) -> np.dtype[Any]:
     if name not in _BY_TYPE_NAME:
         raise ParamDTypeError(f"invalid type: {name!r}; use a dtype (optrs.float64) or one of "
                               f"{sorted(_BY_TYPE_NAME)}")
-    return _BY_TYPE_NAME[name]
+    return bfloat16() if _BY_TYPE_NAME[name] == "bfloat16" else np.dtype(_BY_TYPE_NAME[name])
 
 
 __all__ = ["float32", "float64", "float16", "bfloat16", "int64", "int32", "int16", "int8", "uint8", "bool_",
-           "DTYPES", "UNSUPPORTED", "UnsupportedDType", "get_default_dtype", "set_default_dtype", "resolve",
+           "UNSUPPORTED", "UnsupportedDType", "get_default_dtype", "set_default_dtype", "resolve",
            "resolve_or_default", "is_floating", "new_array", "finfo", "iinfo", "type_name", "from_type_name"]

@@ -367,7 +367,7 @@ class Tensor(VersionedData):
         return self.to(np.float16)
 
     def bfloat16(self) -> Tensor:
-        return self.to(_dtypes.bfloat16)
+        return self.to(_dtypes.bfloat16())
 
     def long(self) -> Tensor:
         return self.to(np.int64)

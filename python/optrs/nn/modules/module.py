@@ -404,7 +404,7 @@ class Module:
 
     def bfloat16(self) -> Module:
         """bfloat16 parameters (ml_dtypes); as ``half``, optimizers refuse them."""
-        return self.to(_dtypes.bfloat16)
+        return self.to(_dtypes.bfloat16())
 
     # -- state_dict -----------------------------------------------------------------------------
 
