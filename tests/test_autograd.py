@@ -230,7 +230,7 @@ def test_detach_item_shape_dtype_numpy() -> None:
     d = (x * 2).detach()
     assert d.is_leaf and not d.requires_grad
     assert x.sum().item() == 15.0 and isinstance(x.sum().item(), float)
-    assert optrs.tensor([1.0, 2.0]).dtype == np.float64
+    assert optrs.tensor([1.0, 2.0]).dtype == np.float32  # the default dtype, as torch's
     copied = optrs.tensor(data)
     assert copied.data is not data
 

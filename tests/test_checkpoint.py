@@ -106,7 +106,6 @@ def test_unsupported_values_are_refused_before_writing(tmp_path: Path) -> None:
         ({"a": {"b": np.array(["text"])}}, r"obj\[a\]\[b\].*dtype <U4"),
         ({"c": np.array([1j])}, "complex128"),
         ({"o": np.array([None], dtype=object)}, "dtype object"),
-        ({"t": optrs.tensor(np.ones(2))}, "save its .data"),
         ({"s": {1, 2}}, "a set"),
         ({"f": [len]}, r"obj\[f\]\[0\], a builtin_function_or_method"),
         ({np.int64(1): 2}, "holds a NumPy value"),

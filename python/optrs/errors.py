@@ -28,6 +28,17 @@ class AutogradError(OptrsError, RuntimeError):
     tensor the graph needs. A ``RuntimeError``, as torch raises."""
 
 
+class DeviceError(OptrsError, RuntimeError):
+    """A device optrs does not have: it computes on the CPU, so moving a tensor or module to
+    ``"cuda"``, ``"mps"`` or any other device raises this (a ``RuntimeError``, as torch's "Torch
+    not compiled with CUDA enabled"); likewise a malformed device string."""
+
+
+class NotSupportedError(OptrsError, NotImplementedError):
+    """A torch feature optrs does not have: sparse layouts, ``out=`` arguments, ... A
+    ``NotImplementedError`` (so a ``RuntimeError``, as torch raises for what a build lacks)."""
+
+
 class GradcheckError(AutogradError):
     """``optrs.autograd.gradcheck`` found analytical and numerical gradients that disagree."""
 
@@ -51,4 +62,5 @@ class InternalError(OptrsError, RuntimeError):
 
 
 __all__ = ["OptrsError", "InvalidParamError", "ParamDTypeError", "InvalidHyperparameterError", "AutogradError",
+           "DeviceError", "NotSupportedError",
            "GradcheckError", "AnomalyError", "CheckpointError", "InternalError"]

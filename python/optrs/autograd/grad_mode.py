@@ -50,14 +50,23 @@ class _GradMode:
         return cast(_F, wrapper)
 
 
-class no_grad(_GradMode):
+class _NoArgGradMode(_GradMode):
+    """A mode that takes no argument, so it may decorate bare (``@no_grad``) as in torch 2."""
+
+    def __new__(cls, func: Callable[..., Any] | None = None) -> Any:
+        if func is not None:
+            return cls()(func)
+        return super().__new__(cls)
+
+
+class no_grad(_NoArgGradMode):
     """Ops inside record no graph: their results do not require grad and keep no buffers for
     backward. Use it for evaluation and for updating weights by hand."""
 
     _mode = False
 
 
-class enable_grad(_GradMode):
+class enable_grad(_NoArgGradMode):
     """Turns recording back on inside a ``no_grad`` block."""
 
     _mode = True

@@ -17,7 +17,9 @@ import numpy as np
 from numpy.typing import ArrayLike, DTypeLike, NDArray
 
 from .._plumbing.params import VersionedData
-from ..errors import AutogradError, ParamDTypeError
+from ..errors import AutogradError, NotSupportedError, ParamDTypeError
+from . import devices as _devices
+from . import dtypes as _dtypes
 from . import grad_mode
 
 if TYPE_CHECKING:
@@ -267,16 +269,105 @@ class Tensor(VersionedData):
             extras.append("requires_grad=True")
         return f"tensor({', '.join([body, *extras])})"
 
-    def to(self, dtype: DTypeLike) -> Tensor:
-        """This tensor in ``dtype`` (itself if it has it already); differentiable."""
-        target = np.dtype(dtype)
-        return self if target == self._data.dtype else _ops.Cast.apply(self, target)
+    # -- devices and dtypes (torch's conversions; optrs computes on the CPU) ----------------------
+
+    @property
+    def device(self) -> _devices.device:
+        """Always ``device(type='cpu')``: optrs computes on the CPU."""
+        return _devices.CPU
+
+    @property
+    def is_cuda(self) -> builtins.bool:
+        return False
+
+    @property
+    def is_cpu(self) -> builtins.bool:
+        return True
+
+    @property
+    def is_mps(self) -> builtins.bool:
+        return False
+
+    @property
+    def is_meta(self) -> builtins.bool:
+        return False
+
+    @property
+    def is_sparse(self) -> builtins.bool:
+        return False
+
+    @property
+    def is_quantized(self) -> builtins.bool:
+        return False
+
+    @property
+    def layout(self) -> _devices.Layout:
+        return _devices.strided
+
+    def is_floating_point(self) -> builtins.bool:
+        """True for float16/32/64 and bfloat16 tensors."""
+        return _dtypes.is_floating(self._data.dtype)
+
+    def is_complex(self) -> builtins.bool:
+        return self._data.dtype.kind == "c"
+
+    def to(self, *args: Any, **kwargs: Any) -> Tensor:
+        """torch's ``to``: ``to(dtype)``, ``to(device)``, ``to(device, dtype)``, ``to(other)``
+        (its dtype), each with ``non_blocking`` (ignored) and ``copy``, positionally or by
+        keyword. A device other than the CPU raises ``optrs.DeviceError``. Differentiable; the
+        tensor itself when nothing changes (unless ``copy=True``)."""
+        target = _devices.parse_to("to", args, kwargs)
+        if target.dtype is not None and target.dtype != self._data.dtype:
+            return _ops.Cast.apply(self, target.dtype)
+        return _ops.Clone.apply(self) if target.copy else self
+
+    def cpu(self, memory_format: Any = None) -> Tensor:
+        """The tensor itself (it is on the CPU)."""
+        return self
+
+    def cuda(self, device: Any = None, non_blocking: builtins.bool = False, memory_format: Any = None) -> Tensor:
+        """Raises ``optrs.DeviceError``: optrs has no CUDA device."""
+        raise _devices.not_available("cuda", "Tensor.cuda()")
+
+    def pin_memory(self, device: Any = None) -> Tensor:
+        raise _devices.not_available("cuda", "Tensor.pin_memory() (pinned memory is for copies to a GPU)")
+
+    def is_pinned(self, device: Any = None) -> builtins.bool:
+        return False
+
+    def to_dense(self, dtype: DTypeLike | None = None, *, masked_grad: builtins.bool | None = None) -> Tensor:
+        """The tensor itself (optrs's tensors are dense), in ``dtype`` if given."""
+        return self if dtype is None else self.to(dtype)
+
+    def to_sparse(self, *args: Any, **kwargs: Any) -> Tensor:
+        """Raises ``optrs.NotSupportedError``: optrs has dense tensors only."""
+        raise NotSupportedError("Tensor.to_sparse(): optrs has dense tensors only (no sparse layouts); keep the "
+                                "dense tensor")
+
+    to_sparse_coo = to_sparse_csr = to_sparse_csc = to_sparse
+
+    def type(self, dtype: Any = None, non_blocking: builtins.bool = False) -> Any:
+        """Without ``dtype``, torch's type name (``"torch.FloatTensor"``, the strings scripts
+        compare with); with one (a dtype or such a name), ``to(dtype)``."""
+        if dtype is None:
+            return _dtypes.type_name(self._data.dtype)
+        return self.to(_dtypes.from_type_name(dtype) if isinstance(dtype, str) else dtype)
+
+    def type_as(self, other: Tensor) -> Tensor:
+        """This tensor in ``other``'s dtype (and device, the CPU)."""
+        return self.to(other.dtype)
 
     def float(self) -> Tensor:
         return self.to(np.float32)
 
     def double(self) -> Tensor:
         return self.to(np.float64)
+
+    def half(self) -> Tensor:
+        return self.to(np.float16)
+
+    def bfloat16(self) -> Tensor:
+        return self.to(_dtypes.bfloat16())
 
     def long(self) -> Tensor:
         return self.to(np.int64)
@@ -556,11 +647,17 @@ class Tensor(VersionedData):
         return _ops.Index.apply(self, _index_key(key))
 
 
-def tensor(data: Tensor | ArrayLike, dtype: DTypeLike | None = None, requires_grad: bool = False) -> Tensor:
-    """A new leaf tensor holding a copy of ``data`` (torch.tensor). The dtype is NumPy's for
-    ``data`` (Python floats give float64) unless ``dtype`` is given, e.g. ``np.float32``."""
-    array = data._data if isinstance(data, Tensor) else data
-    return Tensor(np.array(array, dtype=dtype, copy=True), requires_grad=requires_grad)
+def tensor(data: Tensor | ArrayLike, dtype: DTypeLike | None = None, *, device: Any = None,
+           requires_grad: bool = False, pin_memory: bool = False) -> Tensor:
+    """A new leaf tensor holding a copy of ``data`` (torch.tensor), in ``dtype`` if given; else
+    Python floats take the default dtype (float32 unless ``optrs.set_default_dtype`` changed it),
+    Python ints int64 and bools bool, and arrays and tensors keep theirs (a float64 ndarray stays
+    float64). ``device`` must be the CPU."""
+    _devices.check(device, f"tensor(device={device!r})")
+    if pin_memory:
+        raise _devices.not_available("cuda", "tensor(pin_memory=True)")
+    return Tensor(_dtypes.new_array(data._data if isinstance(data, Tensor) else data, dtype),
+                  requires_grad=requires_grad)
 
 
 def from_numpy(array: NDArray[Any]) -> Tensor:

@@ -29,6 +29,7 @@ DTYPES = {"F64": np.float64, "F32": np.float32, "F16": np.float16, "I64": np.int
           "U8": np.uint8, "BOOL": np.bool_, "C64": np.complex64}
 _TAGS = {np.dtype(dtype): tag for tag, dtype in DTYPES.items()}
 _METADATA = "__metadata__"
+Readable = io.RawIOBase | io.BufferedIOBase  # a file opened unbuffered, or the bytes of a file object
 
 
 class Corrupt(Exception):
@@ -141,7 +142,7 @@ def _tensor(name: str, entry: Any, data_start: int) -> Tensor:
     return Tensor(dtype_tag, tuple(shape), data_start + begin, data_start + end)
 
 
-def read_header(file: io.FileIO, size: int) -> tuple[dict[str, Tensor], dict[str, str]]:
+def read_header(file: Readable, size: int) -> tuple[dict[str, Tensor], dict[str, str]]:
     """The tensors and metadata of the open file of ``size`` bytes, every offset checked."""
     head = file.read(9)
     if len(head) < 9:
@@ -174,7 +175,7 @@ def read_header(file: io.FileIO, size: int) -> tuple[dict[str, Tensor], dict[str
     return tensors, metadata
 
 
-def read_tensor(file: io.FileIO, name: str, tensor: Tensor, expected_checksum: str | None) -> NDArray[Any]:
+def read_tensor(file: Readable, name: str, tensor: Tensor, expected_checksum: str | None) -> NDArray[Any]:
     """A fresh array of the tensor's bytes, checked against its checksum when one is given."""
     try:
         array: NDArray[Any] = np.empty(tensor.shape, DTYPES[tensor.dtype_tag])

@@ -13,6 +13,7 @@ from numpy.typing import NDArray
 
 from ..autograd.tensor import Tensor
 from ..errors import CheckpointError
+from ..parameter import Parameter
 from ._format import Corrupt, short, tag
 
 MAX_DEPTH = 100
@@ -32,7 +33,8 @@ def _refuse(path: list[str], problem: str) -> CheckpointError:
 
 def encode(value: Any, path: list[str], arrays: dict[str, NDArray[Any]]) -> Any:
     """The JSON tree of ``value``; its arrays go to ``arrays`` (little-endian, C-contiguous) under
-    their path names."""
+    their path names, Tensors' arrays too (the tree says ``{"tensor": [name, requires_grad]}``,
+    or ``"parameter"`` for a Parameter)."""
     if value is None or isinstance(value, bool):
         return value
     if isinstance(value, str):
@@ -42,6 +44,9 @@ def encode(value: Any, path: list[str], arrays: dict[str, NDArray[Any]]) -> Any:
             except UnicodeEncodeError:
                 raise _refuse(path, f"the string {value!r} is not valid Unicode (a lone surrogate)") from None
         return value
+    if isinstance(value, Tensor):  # as torch.save: the data and requires_grad; a Parameter stays one
+        name = encode(value.data, path, arrays)["array"]
+        return {"parameter" if isinstance(value, Parameter) else "tensor": [name, value.requires_grad]}
     if isinstance(value, (np.ndarray, np.generic)):
         array = np.asarray(value)
         if tag(array.dtype) is None:
@@ -79,9 +84,8 @@ def encode(value: Any, path: list[str], arrays: dict[str, NDArray[Any]]) -> Any:
                                     "tuples of them")
             pairs.append([encoded_key, encode(item, [*path, str(key)], arrays)])
         return {"dict": pairs}
-    hint = "save its .data (an ndarray), or a state_dict()" if isinstance(value, Tensor) else (
-        "checkpoints hold ndarrays, NumPy scalars, None, bool, int, float, str, and lists, tuples and dicts of them")
-    raise CheckpointError(f"cannot save {_where(path)}, a {type(value).__name__}: {hint}")
+    raise CheckpointError(f"cannot save {_where(path)}, a {type(value).__name__}: checkpoints hold Tensors, ndarrays, "
+                          "NumPy scalars, None, bool, int, float, str, and lists, tuples and dicts of them")
 
 
 def _no_value(node: Any) -> Corrupt:
@@ -122,6 +126,12 @@ class Decoder:
             if array.ndim != 0:
                 raise _no_value(node)
             return array[()]
+        if kind in ("tensor", "parameter") and not in_key and isinstance(content, list) and len(content) == 2 \
+                and isinstance(content[1], bool):
+            array = self._array(content[0])
+            if content[1] and array.dtype.kind != "f":
+                raise _no_value(node)
+            return (Parameter if kind == "parameter" else Tensor)(array, requires_grad=content[1])
         if kind == "tuple" and isinstance(content, list):
             return tuple([self.decode(v, depth + 1, in_key) for v in content])
         if kind == "dict" and isinstance(content, list):

@@ -1,5 +1,6 @@
 """torch.nn on `optrs.Tensor`: `Module` and the common layers, the losses, ``functional`` and
-``init``. Layers create float32 parameters by default (``dtype=np.float64`` for double), with
+``init``. Layers create parameters in the default dtype (float32 unless
+``optrs.set_default_dtype``; ``dtype=optrs.float64`` for double), on the CPU (``device``), with
 torch's default initialisations drawn from ``optrs.manual_seed``'s generator.
 
     import optrs, optrs.nn as nn, optrs.nn.functional as F

@@ -8,15 +8,18 @@ from typing import Any
 import numpy as np
 from numpy.typing import DTypeLike
 
+from ...autograd import devices, dtypes
 from ...errors import InvalidHyperparameterError, ParamDTypeError
 from ...parameter import Parameter
 from .. import init
 
 
-def float_dtype(dtype: DTypeLike | None) -> np.dtype[Any]:
-    """``dtype`` (float32, torch's default, when None), which must be a float type."""
-    resolved = np.dtype(np.float32 if dtype is None else dtype)
-    if resolved.kind != "f":
+def float_dtype(dtype: DTypeLike | None, device: Any = None) -> np.dtype[Any]:
+    """``dtype`` (the default dtype, float32 unless ``optrs.set_default_dtype`` changed it, when
+    None), which must be a float type, for a layer on ``device``, which must be the CPU."""
+    devices.check(device, f"device={device!r}")
+    resolved = dtypes.resolve_or_default(dtype)
+    if not dtypes.is_floating(resolved):
         raise ParamDTypeError(f"dtype must be a floating-point type (float32 or float64), got {resolved}")
     return resolved
 

@@ -45,7 +45,7 @@ class Conv2d(Module):
         if padding_mode != "zeros":
             raise InvalidHyperparameterError(f"padding_mode={padding_mode!r} is not supported by optrs; use 'zeros'")
         self.padding_mode = padding_mode
-        resolved = float_dtype(dtype)
+        resolved = float_dtype(dtype, device)
         self.weight = empty_parameter((out_channels, in_channels // groups, *self.kernel_size), resolved)
         if bias:
             self.bias = empty_parameter((out_channels,), resolved)

@@ -30,7 +30,7 @@ class Linear(Module):
         super().__init__()
         self.in_features = positive("in_features", in_features)
         self.out_features = positive("out_features", out_features)
-        resolved = float_dtype(dtype)
+        resolved = float_dtype(dtype, device)
         self.weight = empty_parameter((out_features, in_features), resolved)
         if bias:
             self.bias = empty_parameter((out_features,), resolved)

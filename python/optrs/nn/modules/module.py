@@ -16,6 +16,8 @@ from typing import Any, NamedTuple
 import numpy as np
 from numpy.typing import DTypeLike, NDArray
 
+from ...autograd import devices as _devices
+from ...autograd import dtypes as _dtypes
 from ...autograd import grad_mode
 from ...autograd.hook_taps import InputTap, OutputTap
 from ...autograd.tensor import RemovableHandle, Tensor
@@ -350,14 +352,40 @@ class Module:
         fn(self)
         return self
 
-    def to(self, dtype: DTypeLike) -> Module:
-        """Converts floating-point parameters and buffers to ``dtype`` (replacing their data;
-        build optimizers after this)."""
-        target = np.dtype(dtype)
-        if target.kind != "f":
-            raise ParamDTypeError(f"Module.to only accepts floating point dtypes, got {target}")
+    def to(self, *args: Any, **kwargs: Any) -> Module:
+        """torch's ``Module.to``: ``to(device)``, ``to(dtype)``, ``to(device, dtype)``,
+        ``to(tensor)`` (its dtype), ``non_blocking`` ignored. The device must be the CPU (others
+        raise ``optrs.DeviceError``); a dtype, which must be floating-point, converts the
+        floating-point parameters and buffers, replacing their data (the Parameter objects stay:
+        build optimizers after, as their state has the old dtype)."""
+        target = _devices.parse_to("Module.to", args, kwargs)
+        if target.dtype is not None:
+            if not _dtypes.is_floating(target.dtype):
+                raise ParamDTypeError(f"nn.Module.to only accepts floating point dtypes, but got desired dtype="
+                                      f"{target.dtype}")
+            self._cast_floats(target.dtype)
+        return self
+
+    def _cast_floats(self, target: np.dtype[Any]) -> None:
         for t in [*self.parameters(), *self.buffers()]:
-            if t.dtype.kind == "f" and t.dtype != target:
+            if _dtypes.is_floating(t.dtype) and t.dtype != target:
+                t.data = t.data.astype(target)
+                if t.grad is not None:
+                    t.grad = t.grad.astype(target)
+
+    def cpu(self) -> Module:
+        """The module itself (optrs computes on the CPU)."""
+        return self
+
+    def cuda(self, device: Any = None) -> Module:
+        """Raises ``optrs.DeviceError``: optrs has no CUDA device."""
+        raise _devices.not_available("cuda", "Module.cuda()")
+
+    def type(self, dst_type: DTypeLike) -> Module:
+        """Casts every parameter and buffer to ``dst_type`` (integer ones too, as torch's)."""
+        target = _dtypes.resolve(dst_type)
+        for t in [*self.parameters(), *self.buffers()]:
+            if t.dtype != target:
                 t.data = t.data.astype(target)
                 if t.grad is not None:
                     t.grad = t.grad.astype(target)
@@ -368,6 +396,15 @@ class Module:
 
     def double(self) -> Module:
         return self.to(np.float64)
+
+    def half(self) -> Module:
+        """float16 parameters: forward passes work where NumPy computes in float16; optimizers
+        step float32 and float64 only and refuse these params, naming them."""
+        return self.to(np.float16)
+
+    def bfloat16(self) -> Module:
+        """bfloat16 parameters (ml_dtypes); as ``half``, optimizers refuse them."""
+        return self.to(_dtypes.bfloat16())
 
     # -- state_dict -----------------------------------------------------------------------------
 

@@ -28,7 +28,7 @@ class BatchNorm2d(Module):
         self.num_features = positive("num_features", num_features)
         self.eps, self.momentum = eps, momentum
         self.affine, self.track_running_stats = affine, track_running_stats
-        resolved = float_dtype(dtype)
+        resolved = float_dtype(dtype, device)
         if affine:
             self.weight = Parameter(np.ones(num_features, resolved))
             self.bias = Parameter(np.zeros(num_features, resolved))
@@ -79,7 +79,7 @@ class LayerNorm(Module):
         shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
         self.normalized_shape = tuple(positive("normalized_shape", s) for s in shape)
         self.eps, self.elementwise_affine = eps, elementwise_affine
-        resolved = float_dtype(dtype)
+        resolved = float_dtype(dtype, device)
         if elementwise_affine:
             self.weight = Parameter(np.ones(self.normalized_shape, resolved))
             if bias:

@@ -35,7 +35,7 @@ class Embedding(Module):
         self.padding_idx, self.max_norm, self.norm_type = padding_idx, max_norm, norm_type
         self.scale_grad_by_freq, self.sparse = scale_grad_by_freq, sparse
         if _weight is None:
-            self.weight = Parameter(np.empty((num_embeddings, embedding_dim), float_dtype(dtype)),
+            self.weight = Parameter(np.empty((num_embeddings, embedding_dim), float_dtype(dtype, device)),
                                     requires_grad=not _freeze)
             self.reset_parameters()
         else:
