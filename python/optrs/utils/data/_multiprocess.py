@@ -104,15 +104,16 @@ class MultiProcessIter:
             for worker_id in range(self._num_workers):
                 index_read, index_write = context.Pipe(duplex=False)
                 result_read, result_write = context.Pipe(duplex=False)
-                process = context.Process(target=worker_loop, args=(config, worker_id, index_read, result_write,
-                                                                            self._pool.done_event),
-                                          daemon=True)
-                process.start()
-                index_read.close()  # the worker's ends: closed here, so that its death reads as EOF
-                result_write.close()
-                self._pool.processes.append(process)
                 self._pool.index_conns.append(index_write)
                 self._pool.result_conns.append(result_read)
+                process = context.Process(target=worker_loop, daemon=True,
+                                          args=(config, worker_id, index_read, result_write, self._pool.done_event))
+                try:
+                    process.start()
+                finally:
+                    index_read.close()  # the worker's ends: closed here, so that its death reads as EOF
+                    result_write.close()
+                self._pool.processes.append(process)
         except BaseException:
             self._shutdown()
             raise
