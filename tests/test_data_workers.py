@@ -268,3 +268,25 @@ def test_iterable_datasets_are_sharded_by_worker_info() -> None:
 def test_spawn_context() -> None:
     loader = DataLoader(TensorDataset(np.arange(10)), batch_size=4, num_workers=2, multiprocessing_context="spawn")
     assert [b[0].tolist() for b in loader] == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]
+
+
+class Kernels(Dataset[Any]):
+    """Runs a Rust kernel (Adam's step) in the worker."""
+
+    def __len__(self) -> int:
+        return 4
+
+    def __getitem__(self, i: int) -> Any:
+        params = [np.ones(50_000, np.float32) for _ in range(4)]
+        optrs.optim.Adam(params, lr=0.1).step([np.ones_like(p) for p in params])
+        return params[0][:2].copy(), optrs.get_num_threads()
+
+
+def test_workers_run_kernels_after_the_parent_started_its_thread_pool() -> None:
+    # A forked child has none of the parent's kernel threads: each worker starts its own pool of
+    # one (as torch's workers run on one thread) instead of waiting forever on the parent's.
+    params = [np.ones(50_000, np.float32) for _ in range(4)]
+    optrs.optim.Adam(params, lr=0.1).step([np.ones_like(p) for p in params])
+    batches = list(DataLoader(Kernels(), batch_size=2, num_workers=2, timeout=60))
+    assert [b[1].tolist() for b in batches] == [[1, 1], [1, 1]]
+    np.testing.assert_allclose(batches[0][0].data, 0.9)
