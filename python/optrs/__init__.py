@@ -29,6 +29,7 @@ from .errors import (
     InvalidParamError,
     OptrsError,
     ParamDTypeError,
+    ScalarConversionError,
 )
 from .parameter import Parameter
 from .random import get_rng_state, manual_seed, set_rng_state
@@ -66,6 +67,7 @@ __all__ = [
     "AnomalyError",
     "CheckpointError",
     "InternalError",
+    "ScalarConversionError",
 ]
 
 

@@ -34,9 +34,12 @@ from numpy.typing import NDArray
 from .._plumbing import hooks
 from ..errors import AutogradError
 from . import anomaly_mode, grad_mode
-from .tensor import Tensor
+from .tensor import Tensor, VersionCounter
+from .tensor_methods import legacy_type_name
 
 Meta = tuple[tuple[int, ...], np.dtype[Any]]
+# A saved array's tensor: its counter, the version it had when saved, and how to name it.
+SavedVersion = tuple[VersionCounter, int, tuple[int, ...], np.dtype[Any], str]
 Edge = tuple["Function | Tensor", int]
 GradHook = Callable[[NDArray[Any]], "NDArray[Any] | None"]
 
@@ -51,6 +54,11 @@ class Function:
 
     # Outputs (by position) that carry no gradient, such as max_pool2d's indices.
     non_differentiable_outputs: ClassVar[frozenset[int]] = frozenset()
+    # True for ops whose output may be a view of their first input (reshape, permute, indexing):
+    # such an output shares the input's version counter, as torch's views do.
+    may_view: ClassVar[bool] = False
+    # The saved arrays that are (views of) input or output tensors, with their versions then.
+    _saved_versions: tuple[SavedVersion, ...] = ()
 
     needs_input_grad: tuple[bool, ...]
     _edges: tuple[Edge | None, ...]
@@ -78,6 +86,17 @@ class Function:
         if self._saved is None:
             raise AutogradError(FREED_MESSAGE)
         return self._saved
+
+    def _check_versions(self) -> None:
+        """torch's check that no saved tensor was changed in place since ``forward`` saved it."""
+        for counter, version, shape, dtype, which in self._saved_versions:
+            if counter.version != version:
+                raise AutogradError(
+                    "one of the variables needed for gradient computation has been modified by an inplace "
+                    f"operation: [{legacy_type_name(dtype)} [{', '.join(map(str, shape))}]]{which}, is at version "
+                    f"{counter.version}; expected version {version} instead. Hint: enable anomaly detection to "
+                    "find the operation that failed to compute its gradient, with "
+                    "optrs.autograd.set_detect_anomaly(True, check_nan=False).")
 
     def _release(self) -> None:
         if self._saved:
@@ -121,15 +140,68 @@ class Function:
             anomaly_mode.on_forward(fn, arrays, record)
         if not record:
             tensors = tuple(Tensor._wrap(a) for a in arrays)
-            return tensors if multi else tensors[0]
-        fn._edges = tuple(((a._node, a._output_nr) if a._node is not None else (a, 0)) if need else None
-                          for a, need in zip(args, needs))
-        fn._input_meta = tuple((a._data.shape, a._data.dtype) if need else None for a, need in zip(args, needs))
-        fn._output_meta = tuple((a.shape, a.dtype) for a in arrays)
-        skip = cls.non_differentiable_outputs
-        tensors = tuple(Tensor._wrap(a) if i in skip or a.dtype.kind not in "fc" else Tensor._wrap(a, fn, i)
-                        for i, a in enumerate(arrays))
+        else:
+            fn._edges = tuple(_edge(a) if need else None for a, need in zip(args, needs))
+            fn._input_meta = tuple((a._data.shape, a._data.dtype) if need else None for a, need in zip(args, needs))
+            fn._output_meta = tuple((a.shape, a.dtype) for a in arrays)
+            skip = cls.non_differentiable_outputs
+            tensors = tuple(Tensor._wrap(a) if i in skip or a.dtype.kind not in "fc" else Tensor._wrap(a, fn, i)
+                            for i, a in enumerate(arrays))
+            if fn._saved:
+                fn._saved_versions = _saved_versions(fn, args, tensors)
+        if cls.may_view and isinstance(args[0], Tensor):
+            _share_counter(args[0], tensors)
         return tensors if multi else tensors[0]
+
+
+def _edge(a: Tensor) -> Edge:
+    """Where an input's gradient goes; refuses a view whose base got a new history after it was made."""
+    view = a._view
+    if view is not None and a._node is not None and a._counter is not None and a._counter.rebased != view[1]:
+        raise AutogradError("this view was made before an in-place op changed its base tensor in the graph; torch "
+                            "would give the view the base's new history, optrs cannot: take the view again after "
+                            "the in-place op (or change the view out of place)")
+    return (a._node, a._output_nr) if a._node is not None else (a, 0)
+
+
+def _root(array: NDArray[Any]) -> Any:
+    """The object at the end of ``array``'s chain of bases: equal for arrays sharing memory."""
+    base = array.base
+    while isinstance(base, np.ndarray):
+        array, base = base, base.base
+    return array if base is None else base
+
+
+def _saved_versions(fn: Function, args: tuple[Any, ...], outputs: tuple[Tensor, ...]) -> tuple[SavedVersion, ...]:
+    """The version, now, of each input or output tensor whose data ``fn`` saved (or a view of it)."""
+    assert fn._saved is not None
+    found: list[SavedVersion] = []
+    owners = [a for a in args if isinstance(a, Tensor)] + list(outputs)
+    roots = None
+    for saved in fn._saved:
+        if type(saved) is not np.ndarray:
+            continue
+        owner = next((t for t in owners if t._data is saved), None)
+        if owner is None:
+            roots = roots or [_root(t._data) for t in owners]
+            root = _root(saved)
+            owner = next((t for t, r in zip(owners, roots) if r is root), None)
+        if owner is not None:
+            counter = owner._version_counter()
+            producer = owner._node
+            which = "" if producer is None else f", which is output {owner._output_nr} of {type(producer).__name__}"
+            found.append((counter, counter.version, saved.shape, saved.dtype, which))
+    return tuple(found)
+
+
+def _share_counter(source: Tensor, outputs: tuple[Tensor, ...]) -> None:
+    """Views of ``source`` among ``outputs`` share its counter and have its base as theirs."""
+    root = _root(source._data)
+    for out in outputs:
+        if _root(out._data) is root:
+            base = source if source._view is None else source._view[0]
+            out._counter = source._version_counter()
+            out._view = (base, out._counter.rebased)
 
 
 __all__ = ["Function", "FREED_MESSAGE"]
