@@ -357,7 +357,7 @@ class Norm(Function):
             elif p == 2:
                 scale = np.where(norm == 0, 0, x / norm)
             else:
-                scale = np.where(norm == 0, 0, np.sign(x) * np.abs(x) ** (p - 1) / norm ** (p - 1))
+                scale = np.where((norm == 0) | (x == 0), 0, np.sign(x) * np.abs(x) ** (p - 1) / norm ** (p - 1))
         return grad * scale, None, None, None
 
 
@@ -439,6 +439,8 @@ class Index(Function):
     may_view = True
 
     def forward(self, x: Array, key: Any) -> Array:
+        if _is_basic(key) and not any(k is Ellipsis for k in (key if isinstance(key, tuple) else (key,))):
+            key = (*key, Ellipsis) if isinstance(key, tuple) else (key, Ellipsis)  # x[0, ...] is a 0-d view, x[0] a copy
         self.shape, self.key = x.shape, key
         try:
             return np.asarray(x[key])
