@@ -61,7 +61,8 @@ GRADCHECKED: dict[str, tuple[Callable[..., optrs.Tensor], Callable[[], list[Any]
     "fill_": (lambda x, v: (x * 1).fill_(v) * x, lambda: [leaf(3), optrs.Tensor(np.array(2.0), requires_grad=True)]),
     "copy_": (lambda x, s: (x * 1).copy_(s) * x, lambda: [leaf(2, 3), leaf(3)]),
     "setitem": (lambda x, v: _set(x * 1, (slice(None), 1), v) * x, lambda: [leaf(2, 3), leaf(2)]),
-    "setitem_mask": (lambda x, v: _set(x * 1, x.detach() > 0, v), lambda: [leaf(2, 3), optrs.Tensor(np.array(3.0), requires_grad=True)]),
+    "setitem_mask": (lambda x, v: _set(x * 1, x.detach() > 0, v),
+                     lambda: [leaf(2, 3), optrs.Tensor(np.array(3.0), requires_grad=True)]),
     "into_buffer": (lambda x: _buffer_add(x), lambda: [leaf(3)]),
     "iadd_imul": (lambda x, y: _iops(x * 1, y), lambda: [leaf(3), leaf(3)]),
 }
@@ -228,7 +229,8 @@ def test_failed_in_place_ops_change_nothing() -> None:
 
 
 def test_in_place_errors_are_optrs_errors_with_torchs_words() -> None:
-    with pytest.raises(optrs.ParamDTypeError, match="result type float64 can't be cast to the desired output type int64"):
+    with pytest.raises(optrs.ParamDTypeError, match="result type float64 can't be cast to the desired output type "
+                                                    "int64"):
         optrs.tensor([1, 2]).add_(leaf(2) * 1.5)
     with pytest.raises(optrs.InvalidParamError, match=r"output with shape \[2\] doesn't match the broadcast shape"):
         (leaf(2) * 1).add_(np.ones((3, 2)))

@@ -439,8 +439,9 @@ class Index(Function):
     may_view = True
 
     def forward(self, x: Array, key: Any) -> Array:
-        if _is_basic(key) and not any(k is Ellipsis for k in (key if isinstance(key, tuple) else (key,))):
-            key = (*key, Ellipsis) if isinstance(key, tuple) else (key, Ellipsis)  # x[0, ...] is a 0-d view, x[0] a copy
+        parts = key if isinstance(key, tuple) else (key,)
+        if _is_basic(key) and not any(k is Ellipsis for k in parts):
+            key = (*parts, Ellipsis)  # x[0, ...] is a 0-d view (as torch's x[0]), x[0] a copy
         self.shape, self.key = x.shape, key
         try:
             return np.asarray(x[key])
