@@ -38,8 +38,9 @@ from .tensor import Tensor, VersionCounter
 from .tensor_methods import legacy_type_name
 
 Meta = tuple[tuple[int, ...], np.dtype[Any]]
-# A saved array's tensor: its counter, the version it had when saved, and how to name it.
-SavedVersion = tuple[VersionCounter, int, tuple[int, ...], np.dtype[Any], str]
+# A saved array's tensor: its counter, the version it had when saved, the array, and the class of
+# the op that made the tensor (NoneType for a leaf) with the output's index, to name it.
+SavedVersion = tuple[VersionCounter, int, NDArray[Any], type, int]
 Edge = tuple["Function | Tensor", int]
 GradHook = Callable[[NDArray[Any]], "NDArray[Any] | None"]
 
@@ -89,11 +90,13 @@ class Function:
 
     def _check_versions(self) -> None:
         """torch's check that no saved tensor was changed in place since ``forward`` saved it."""
-        for counter, version, shape, dtype, which in self._saved_versions:
+        for counter, version, saved, producer, output_nr in self._saved_versions:
             if counter.version != version:
+                which = "" if producer is type(None) else f", which is output {output_nr} of {producer.__name__}"
+                shape = ", ".join(map(str, saved.shape))
                 raise AutogradError(
                     "one of the variables needed for gradient computation has been modified by an inplace "
-                    f"operation: [{legacy_type_name(dtype)} [{', '.join(map(str, shape))}]]{which}, is at version "
+                    f"operation: [{legacy_type_name(saved.dtype)} [{shape}]]{which}, is at version "
                     f"{counter.version}; expected version {version} instead. Hint: enable anomaly detection to "
                     "find the operation that failed to compute its gradient, with "
                     "optrs.autograd.set_detect_anomaly(True, check_nan=False).")
@@ -101,6 +104,7 @@ class Function:
     def _release(self) -> None:
         if self._saved:
             self._saved = None
+            self._saved_versions = ()
 
     def name(self) -> str:
         return f"{type(self).__name__}Backward"
@@ -141,21 +145,23 @@ class Function:
         if not record:
             tensors = tuple(Tensor._wrap(a) for a in arrays)
         else:
-            fn._edges = tuple(_edge(a) if need else None for a, need in zip(args, needs))
+            fn._edges = tuple(None if not need else _view_edge(a) if a._view is not None else
+                              (a._node, a._output_nr) if a._node is not None else (a, 0)
+                              for a, need in zip(args, needs))
             fn._input_meta = tuple((a._data.shape, a._data.dtype) if need else None for a, need in zip(args, needs))
             fn._output_meta = tuple((a.shape, a.dtype) for a in arrays)
             skip = cls.non_differentiable_outputs
             tensors = tuple(Tensor._wrap(a) if i in skip or a.dtype.kind not in "fc" else Tensor._wrap(a, fn, i)
                             for i, a in enumerate(arrays))
             if fn._saved:
-                fn._saved_versions = _saved_versions(fn, args, tensors)
+                fn._saved_versions = _saved_versions(fn._saved, args, tensors)
         if cls.may_view and isinstance(args[0], Tensor):
             _share_counter(args[0], tensors)
         return tensors if multi else tensors[0]
 
 
-def _edge(a: Tensor) -> Edge:
-    """Where an input's gradient goes; refuses a view whose base got a new history after it was made."""
+def _view_edge(a: Tensor) -> Edge:
+    """Where a view's gradient goes; refuses a view whose base got a new history after it was made."""
     view = a._view
     if view is not None and a._node is not None and a._counter is not None and a._counter.rebased != view[1]:
         raise AutogradError("this view was made before an in-place op changed its base tensor in the graph; torch "
@@ -172,26 +178,39 @@ def _root(array: NDArray[Any]) -> Any:
     return array if base is None else base
 
 
-def _saved_versions(fn: Function, args: tuple[Any, ...], outputs: tuple[Tensor, ...]) -> tuple[SavedVersion, ...]:
-    """The version, now, of each input or output tensor whose data ``fn`` saved (or a view of it)."""
-    assert fn._saved is not None
+def _saved_versions(saved_values: tuple[Any, ...], args: tuple[Any, ...],
+                    outputs: tuple[Tensor, ...]) -> tuple[SavedVersion, ...]:
+    """The version, now, of each input or output tensor whose data an op saved (or a view of it)."""
     found: list[SavedVersion] = []
-    owners = [a for a in args if isinstance(a, Tensor)] + list(outputs)
-    roots = None
-    for saved in fn._saved:
+    for saved in saved_values:
         if type(saved) is not np.ndarray:
             continue
-        owner = next((t for t in owners if t._data is saved), None)
-        if owner is None:
-            roots = roots or [_root(t._data) for t in owners]
-            root = _root(saved)
-            owner = next((t for t, r in zip(owners, roots) if r is root), None)
-        if owner is not None:
-            counter = owner._version_counter()
-            producer = owner._node
-            which = "" if producer is None else f", which is output {owner._output_nr} of {type(producer).__name__}"
-            found.append((counter, counter.version, saved.shape, saved.dtype, which))
+        owner = None
+        for a in args:
+            if isinstance(a, Tensor) and a._data is saved:
+                owner = a
+                break
+        else:
+            for out in outputs:
+                if out._data is saved:
+                    owner = out
+                    break
+            else:
+                owner = _owner_by_root(saved, args, outputs)
+                if owner is None:
+                    continue
+        counter = owner._counter or owner._version_counter()
+        found.append((counter, counter.version, saved, type(owner._node), owner._output_nr))
     return tuple(found)
+
+
+def _owner_by_root(saved: NDArray[Any], args: tuple[Any, ...], outputs: tuple[Tensor, ...]) -> Tensor | None:
+    """The input or output tensor whose data shares memory with ``saved`` (a view of one)."""
+    root = _root(saved)
+    for t in (*(a for a in args if isinstance(a, Tensor)), *outputs):
+        if _root(t._data) is root:
+            return t
+    return None
 
 
 def _share_counter(source: Tensor, outputs: tuple[Tensor, ...]) -> None:
