@@ -172,11 +172,10 @@ def _no_grad_in_place_keeps_history(t: ModuleType) -> Any:
 def _clamp_and_friends(t: ModuleType) -> Any:
     x = f32(t, [-2.0, 0.25, 4.0], requires_grad=True)
     out = []
-    for op in (lambda y: y.clamp_(min=-1.0, max=2.0), lambda y: y.relu_(), lambda y: y.sqrt_(),
+    for op in (lambda y: y.clamp_(min=-1.0, max=2.0), lambda y: y.relu_(), lambda y: y.abs().sqrt_(),
                lambda y: y.pow_(3), lambda y: y.neg_(), lambda y: y.abs_(), lambda y: y.sigmoid_(),
                lambda y: y.tanh_()):
-        y = x * 1
-        op(y)
+        y = op(x * 1)
         y.sum().backward()
         out.append((y, grad_of(t, x)))
         x.grad = None
