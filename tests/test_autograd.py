@@ -225,7 +225,7 @@ def test_no_grad_enable_grad_and_set_grad_enabled() -> None:
 def test_detach_item_shape_dtype_numpy() -> None:
     data = np.arange(6, dtype=np.float32).reshape(2, 3)
     x = optrs.Tensor(data, requires_grad=True)
-    assert x.data is data and x.numpy() is data  # wrapped, not copied
+    assert x.data is data and x.detach().numpy() is data  # wrapped, not copied
     assert x.shape == (2, 3) and x.dtype == np.float32 and x.ndim == 2 and x.numel() == 6
     d = (x * 2).detach()
     assert d.is_leaf and not d.requires_grad

@@ -169,9 +169,10 @@ from .errors import (
     NotSupportedError,
     OptrsError,
     ParamDTypeError,
+    ScalarConversionError,
 )
 from .parameter import Parameter
-from .random import get_rng_state, manual_seed, set_rng_state
+from .random import Generator, get_rng_state, initial_seed, manual_seed, set_rng_state
 
 __all__ = [
     "__version__",
@@ -225,6 +226,9 @@ __all__ = [
     "true_divide", "pow", "maximum", "minimum", "where", "matmul", "mm", "bmm", "dot", "sum", "mean", "max", "min",
     "argmax", "argmin", "sort", "argsort", "topk", "allclose", "equal", "sparse_coo_tensor", "sparse_csr_tensor",
     "complex", "view_as_complex", "view_as_real", "polar",
+    "ScalarConversionError",
+    "Generator",
+    "initial_seed",
 ]
 
 

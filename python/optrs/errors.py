@@ -49,6 +49,12 @@ class AnomalyError(AutogradError):
     ``optrs.utils.check_finite``. A ``RuntimeError``, as torch's anomaly mode raises."""
 
 
+class ScalarConversionError(OptrsError, RuntimeError, ValueError):
+    """A tensor of no or several elements used as one value: ``bool(t)``, ``t.item()``,
+    ``float(t)``. Both a ``RuntimeError`` (torch's ``bool`` and ``item``) and a ``ValueError``
+    (torch's ``float``/``int``, and NumPy's truth value of an array)."""
+
+
 class CheckpointError(OptrsError, ValueError):
     """A file ``optrs.load`` cannot read as a checkpoint (truncated, corrupt, not a checkpoint, a
     newer format version, arrays missing), or a value ``optrs.save`` cannot store."""
@@ -62,5 +68,5 @@ class InternalError(OptrsError, RuntimeError):
 
 
 __all__ = ["OptrsError", "InvalidParamError", "ParamDTypeError", "InvalidHyperparameterError", "AutogradError",
-           "DeviceError", "NotSupportedError",
-           "GradcheckError", "AnomalyError", "CheckpointError", "InternalError"]
+           "DeviceError", "NotSupportedError", "GradcheckError", "AnomalyError", "ScalarConversionError",
+           "CheckpointError", "InternalError"]

@@ -204,7 +204,7 @@ _BY_TYPE_NAME = {f"torch.{name}": dtype for dtype, name in _TYPE_NAMES.items()}
 
 def type_name(dtype: np.dtype[Any]) -> str:
     """torch's name of a CPU tensor of ``dtype``: ``"torch.FloatTensor"``."""
-    return f"torch.{_TYPE_NAMES[dtype.name]}"
+    return f"torch.{_TYPE_NAMES.get(dtype.name, dtype.name)}"
 
 
 def from_type_name(name: str) -> np.dtype[Any]:

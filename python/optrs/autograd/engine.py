@@ -90,6 +90,8 @@ def _backward(node: Function, grads: list[NDArray[Any] | None]) -> Any:
 
 
 def _call(node: Function, grads: list[NDArray[Any] | None]) -> tuple[Any, ...]:
+    if node._saved_versions:
+        node._check_versions()
     for i, meta in enumerate(node._output_meta):
         if grads[i] is None and i not in node.non_differentiable_outputs:
             grads[i] = np.zeros(meta[0], meta[1])

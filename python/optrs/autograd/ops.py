@@ -23,7 +23,8 @@ def _shape(value: Any) -> tuple[int, ...]:
 
 class _Binary(Function):
     """An elementwise op of two operands, either of which may be a constant (a Python scalar is
-    weak, NEP 50); broadcasting errors name both shapes."""
+    weak, NEP 50); broadcasting errors name both shapes. It saves the operands its backward
+    reads, as torch does (so changing another one in place is no error)."""
 
     ufunc: Any
 
@@ -33,12 +34,18 @@ class _Binary(Function):
         except ValueError as e:
             raise InvalidParamError(f"{self.ufunc.__name__}: shapes {_shape(a)} and {_shape(b)} do not broadcast "
                                     "together (trailing dimensions must be equal or 1)") from e
-        self.save_for_backward(a, b)
+        self.save_operands(a, b)
         return out
+
+    def save_operands(self, a: Any, b: Any) -> None:
+        self.save_for_backward(a, b)
 
 
 class Add(_Binary):
     ufunc = np.add
+
+    def save_operands(self, a: Any, b: Any) -> None:
+        pass
 
     def backward(self, grad: Array) -> tuple[Array, Array]:
         return grad, grad
@@ -47,12 +54,19 @@ class Add(_Binary):
 class Sub(_Binary):
     ufunc = np.subtract
 
+    def save_operands(self, a: Any, b: Any) -> None:
+        pass
+
     def backward(self, grad: Array) -> tuple[Array, Array | None]:
         return grad, -grad if self.needs_input_grad[1] else None
 
 
 class Mul(_Binary):
     ufunc = np.multiply
+
+    def save_operands(self, a: Any, b: Any) -> None:
+        need_a, need_b = self.needs_input_grad
+        self.save_for_backward(a if need_b else None, b if need_a else None)
 
     def backward(self, grad: Array) -> tuple[Array | None, Array | None]:
         a, b = self.saved_tensors
@@ -62,6 +76,9 @@ class Mul(_Binary):
 
 class Div(_Binary):
     ufunc = np.true_divide
+
+    def save_operands(self, a: Any, b: Any) -> None:
+        self.save_for_backward(a if self.needs_input_grad[1] else None, b)
 
     def backward(self, grad: Array) -> tuple[Array | None, Array | None]:
         a, b = self.saved_tensors
@@ -304,9 +321,55 @@ class ExtremeAlong(Function):
         return out, None, None, None
 
 
+class Norm(Function):
+    """The vector ``p``-norm over ``dims`` (all when None), as torch's ``Tensor.norm``/
+    ``linalg.vector_norm``: p = inf and -inf are the largest and smallest ``|x|`` (tied elements
+    share the gradient), p = 0 counts the non-zero elements; where the norm is 0 the gradient is 0."""
+
+    def forward(self, x: Array, p: float, dims: tuple[int, ...] | None, keepdim: bool) -> Array:
+        magnitude = np.abs(x)
+        if p == np.inf or p == -np.inf:
+            out = (np.max if p > 0 else np.min)(magnitude, axis=dims, keepdims=True)
+        elif p == 0:
+            out = np.sum(magnitude != 0, axis=dims, keepdims=True).astype(x.dtype)
+        elif p == 1:
+            out = np.sum(magnitude, axis=dims, keepdims=True)
+        elif p == 2:
+            out = np.sqrt(np.sum(magnitude * magnitude, axis=dims, keepdims=True))
+        else:
+            out = np.sum(magnitude**p, axis=dims, keepdims=True) ** (1 / p)
+        self.save_for_backward(x, out)
+        self.p, self.dims, self.keepdim = p, dims, keepdim
+        return out if keepdim else np.reshape(out, _reduced_shape(x.shape, dims))
+
+    def backward(self, grad: Array) -> tuple[Array, None, None, None]:
+        x, norm = self.saved_tensors
+        p = self.p
+        grad = np.reshape(grad, norm.shape)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            if p == np.inf or p == -np.inf:
+                hit = np.abs(x) == norm
+                scale = np.sign(x) * hit / np.sum(hit, axis=self.dims, keepdims=True)
+            elif p == 0:
+                scale = np.zeros_like(x)
+            elif p == 1:
+                scale = np.sign(x)
+            elif p == 2:
+                scale = np.where(norm == 0, 0, x / norm)
+            else:
+                scale = np.where((norm == 0) | (x == 0), 0, np.sign(x) * np.abs(x) ** (p - 1) / norm ** (p - 1))
+        return grad * scale, None, None, None
+
+
+def _reduced_shape(shape: tuple[int, ...], dims: tuple[int, ...] | None) -> tuple[int, ...]:
+    return () if dims is None else tuple(s for i, s in enumerate(shape) if i not in dims)
+
+
 # -- shape --------------------------------------------------------------------------------------
 
 class Reshape(Function):
+    may_view = True
+
     def forward(self, x: Array, shape: tuple[int, ...], view: bool) -> Array:
         self.shape = x.shape
         try:
@@ -324,6 +387,8 @@ class Reshape(Function):
 
 
 class Permute(Function):
+    may_view = True
+
     def forward(self, x: Array, order: tuple[int, ...]) -> Array:
         self.inverse = tuple(np.argsort(order))
         return x.transpose(order)
@@ -333,6 +398,8 @@ class Permute(Function):
 
 
 class Expand(Function):
+    may_view = True
+
     def forward(self, x: Array, shape: tuple[int, ...]) -> Array:
         try:
             return np.broadcast_to(x, shape)
@@ -342,6 +409,21 @@ class Expand(Function):
 
     def backward(self, grad: Array) -> tuple[Array, None]:
         return grad, None  # summed back to the input's shape by the engine
+
+
+class Repeat(Function):
+    """torch's ``repeat``: the tensor tiled ``repeats`` times along each dimension (leading new
+    dimensions where there are more repeats than dimensions); the gradient sums the tiles."""
+
+    def forward(self, x: Array, repeats: tuple[int, ...]) -> Array:
+        self.shape = (1,) * (len(repeats) - x.ndim) + x.shape
+        self.input_shape, self.repeats = x.shape, repeats
+        return np.tile(x.reshape(self.shape), repeats)
+
+    def backward(self, grad: Array) -> tuple[Array, None]:
+        tiles = [n for pair in zip(self.repeats, self.shape) for n in pair]
+        summed = grad.reshape(tiles).sum(axis=tuple(range(0, len(tiles), 2)))
+        return summed.reshape(self.input_shape), None
 
 
 def _is_basic(key: Any) -> bool:
@@ -354,7 +436,12 @@ class Index(Function):
     """``x[key]``: basic indexing (a view) and advanced indexing (integer and boolean arrays);
     repeated indices accumulate their gradients."""
 
+    may_view = True
+
     def forward(self, x: Array, key: Any) -> Array:
+        parts = key if isinstance(key, tuple) else (key,)
+        if _is_basic(key) and not any(k is Ellipsis for k in parts):
+            key = (*parts, Ellipsis)  # x[0, ...] is a 0-d view (as torch's x[0]), x[0] a copy
         self.shape, self.key = x.shape, key
         try:
             return np.asarray(x[key])

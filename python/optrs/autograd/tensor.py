@@ -17,10 +17,11 @@ import numpy as np
 from numpy.typing import ArrayLike, DTypeLike, NDArray
 
 from .._plumbing.params import VersionedData
-from ..errors import AutogradError, NotSupportedError, ParamDTypeError
+from ..errors import AutogradError, InvalidParamError, NotSupportedError, ParamDTypeError, ScalarConversionError
 from . import devices as _devices
 from . import dtypes as _dtypes
-from . import grad_mode
+from . import in_place as _in_place
+from . import tensor_methods as _methods
 
 if TYPE_CHECKING:
     from .function import Function
@@ -74,13 +75,25 @@ def normalize_dims(dim: Dims, ndim: int) -> tuple[int, ...] | None:
     return tuple(sorted(normalize_dim(int(d), ndim) for d in dims))
 
 
-def _index_key(key: Any) -> Any:
+def index_key(key: Any) -> Any:
     """An indexing key with Tensors replaced by their arrays."""
     if isinstance(key, Tensor):
         return key._data
     if isinstance(key, tuple):
         return tuple(k._data if isinstance(k, Tensor) else k for k in key)
     return key
+
+
+class VersionCounter:
+    """torch's version counter, shared by a tensor and its views: ``version`` counts the in-place
+    changes of their data; ``rebased`` those recorded in the graph, each of which gives the
+    changed tensor a new history that views made before it do not see."""
+
+    __slots__ = ("version", "rebased")
+
+    def __init__(self) -> None:
+        self.version = 0
+        self.rebased = 0
 
 
 class Tensor(VersionedData):
@@ -90,7 +103,8 @@ class Tensor(VersionedData):
     leaf; ``requires_grad=True`` makes backward fill its ``.grad``.
     """
 
-    __slots__ = ("_data", "grad", "_requires_grad", "_node", "_output_nr", "_hooks", "__weakref__")
+    __slots__ = ("_data", "grad", "_requires_grad", "_node", "_output_nr", "_hooks", "_counter", "_view",
+                 "__weakref__")
 
     # NumPy defers binary operators to Tensor (ndarray * tensor is a tensor) and refuses ufuncs,
     # which would silently drop the graph: call the tensor methods, or ufuncs on .data.
@@ -104,6 +118,9 @@ class Tensor(VersionedData):
         self._node: Function | None = None
         self._output_nr = 0
         self._hooks: list[Callable[[NDArray[Any]], NDArray[Any] | None]] | None = None
+        self._counter: VersionCounter | None = None
+        # (base, base's counter.rebased when this view was made) for the results of view ops
+        self._view: tuple[Tensor, int] | None = None
         if requires_grad:
             self.requires_grad = True
 
@@ -112,7 +129,25 @@ class Tensor(VersionedData):
         """An op's result (skips ``__init__``'s checks: ``data`` is an ndarray already)."""
         t = object.__new__(Tensor)
         t._data, t.grad, t._requires_grad, t._node, t._output_nr, t._hooks = data, None, False, node, output_nr, None
+        t._counter = t._view = None
         return t
+
+    def _version_counter(self) -> VersionCounter:
+        """The counter (made on first use: most tensors are never changed in place or saved)."""
+        counter = self._counter
+        if counter is None:
+            counter = self._counter = VersionCounter()
+        return counter
+
+    @property
+    def _version(self) -> int:
+        """How many in-place ops changed this tensor's data (or that of a view sharing it)."""
+        return 0 if self._counter is None else self._counter.version
+
+    @property
+    def _base(self) -> Tensor | None:
+        """The tensor this one is a view of (made by view, reshape, indexing, transpose, expand...)."""
+        return None if self._view is None else self._view[0]
 
     # -- data and graph -------------------------------------------------------------------------
 
@@ -156,8 +191,10 @@ class Tensor(VersionedData):
         return self._node
 
     def detach(self) -> Tensor:
-        """A leaf sharing this tensor's data, outside the graph."""
-        return Tensor._wrap(self._data)
+        """A leaf sharing this tensor's data (and version counter), outside the graph."""
+        out = Tensor._wrap(self._data)
+        out._counter = self._version_counter()
+        return out
 
     def retain_grad(self) -> None:
         """Makes backward fill ``.grad`` of this non-leaf tensor too (leaves always get one)."""
@@ -228,11 +265,17 @@ class Tensor(VersionedData):
     def numel(self) -> int:
         return int(self._data.size)
 
-    def numpy(self) -> NDArray[Any]:
-        """The ndarray itself (shared, as torch's ``numpy()``)."""
+    def numpy(self, *, force: bool = False) -> NDArray[Any]:
+        """The ndarray itself (shared, as torch's ``numpy()``). As in torch, a tensor that requires
+        grad refuses (its array would leave the graph unseen) unless ``force=True``."""
+        if self.requires_grad and not force:
+            raise AutogradError("Can't call numpy() on Tensor that requires grad. Use tensor.detach().numpy() instead.")
         return self._data
 
     def item(self) -> Any:
+        """The one element as a Python number."""
+        if self._data.size != 1:
+            raise ScalarConversionError(f"a Tensor with {self._data.size} elements cannot be converted to Scalar")
         return self._data.item()
 
     def tolist(self) -> Any:
@@ -249,16 +292,40 @@ class Tensor(VersionedData):
         return len(self._data)
 
     def __iter__(self) -> Iterator[Tensor]:
-        return (self[i] for i in range(len(self)))
+        """The slices along the first dimension (views, as torch's ``unbind``)."""
+        if self._data.ndim == 0:
+            raise TypeError("iteration over a 0-d tensor")
+        return (self[i] for i in range(len(self._data)))
 
     def __bool__(self) -> bool:
-        return bool(self._data)
+        if self._data.size != 1:
+            count = "no values" if self._data.size == 0 else "more than one value"
+            raise ScalarConversionError(f"Boolean value of Tensor with {count} is ambiguous")
+        return bool(self._data.reshape(-1)[0])
+
+    def _scalar(self) -> Any:
+        if self._data.size != 1:
+            raise ScalarConversionError("only one element tensors can be converted to Python scalars")
+        return self._data.reshape(-1)[0].item()
 
     def __float__(self) -> float:
-        return float(self._data)
+        return float(self._scalar())
 
     def __int__(self) -> int:
-        return int(self._data)
+        return int(self._scalar())
+
+    def __index__(self) -> int:
+        """As an index (``lst[t]``, ``range(t)``): integer tensors of one element only, as torch."""
+        if self._data.dtype.kind not in "biu" or self._data.size != 1:
+            raise TypeError("only integer tensors of a single element can be converted to an index")
+        return int(self._data.reshape(-1)[0])
+
+    def __format__(self, format_spec: str) -> str:
+        """``f"{loss:.4f}"``: a 0-d tensor formats as its number; others as ``object`` does (their
+        repr with an empty spec, a TypeError otherwise), as torch."""
+        if self._data.ndim == 0:
+            return format(self._data.item(), format_spec)
+        return object.__format__(self, format_spec)
 
     def __repr__(self) -> str:
         body = np.array2string(self._data, separator=", ", prefix="tensor(")
@@ -379,35 +446,6 @@ class Tensor(VersionedData):
     def contiguous(self) -> Tensor:
         return self if self._data.flags.c_contiguous else _ops.Clone.apply(self)
 
-    # -- in place (outside the graph only) ------------------------------------------------------
-
-    def _check_in_place(self, op: str) -> None:
-        if self._node is not None:
-            raise AutogradError(f"{op}: this tensor was computed by recorded ops, and changing it in place would "
-                                "corrupt their backward pass; use the out-of-place op (x = x * 2) or detach()")
-        if self._requires_grad and grad_mode._flag.enabled:
-            raise AutogradError(f"{op}: a leaf tensor that requires grad cannot be changed in place while grad "
-                                "mode is on; do it under `with optrs.no_grad():` (as optimizers and nn.init do)")
-
-    def zero_(self) -> Tensor:
-        self._check_in_place("zero_")
-        self._data[...] = 0
-        return self
-
-    def fill_(self, value: builtins.float) -> Tensor:
-        self._check_in_place("fill_")
-        self._data[...] = value
-        return self
-
-    def copy_(self, src: Tensor | ArrayLike) -> Tensor:
-        self._check_in_place("copy_")
-        np.copyto(self._data, src._data if isinstance(src, Tensor) else np.asarray(src), casting="unsafe")
-        return self
-
-    def __setitem__(self, key: Any, value: Tensor | ArrayLike) -> None:
-        self._check_in_place("item assignment")
-        self._data[_index_key(key)] = value._data if isinstance(value, Tensor) else value
-
     # -- arithmetic -----------------------------------------------------------------------------
 
     def __add__(self, other: Tensor | ArrayLike) -> Tensor:
@@ -458,12 +496,19 @@ class Tensor(VersionedData):
     add, sub, mul, div, pow, matmul, neg, abs = __add__, __sub__, __mul__, __truediv__, __pow__, __matmul__, \
         __neg__, __abs__
 
-    # Comparisons give bool tensors outside the graph, as torch's.
+    # Comparisons give bool tensors outside the graph, as torch's; the methods (eq, lt, ...) are
+    # in tensor_methods.
     def _compare(self, ufunc: Any, other: object) -> Any:
+        if other is None or isinstance(other, str):
+            return NotImplemented
+        operand: Any = other._data if isinstance(other, Tensor) else other
         try:
-            return Tensor._wrap(np.asarray(ufunc(self._data, other._data if isinstance(other, Tensor) else other)))
+            return Tensor._wrap(np.asarray(ufunc(self._data, operand)))
         except TypeError:
             return NotImplemented
+        except ValueError as e:
+            raise InvalidParamError(f"{ufunc.__name__}: shapes {self.shape} and {np.shape(operand)} do not "
+                                    "broadcast together (trailing dimensions must be equal or 1)") from e
 
     def __eq__(self, other: object) -> Any:
         return self._compare(np.equal, other)
@@ -525,15 +570,25 @@ class Tensor(VersionedData):
     def mean(self, dim: Dims = None, keepdim: bool = False) -> Tensor:
         return _ops.Mean.apply(self, normalize_dims(dim, self.ndim), keepdim)
 
-    def var(self, dim: Dims = None, *, correction: int = 1, keepdim: bool = False) -> Tensor:
-        """Variance with Bessel's ``correction`` (1: unbiased, as torch's default; 0: biased)."""
+    def var(self, dim: Dims | bool = None, unbiased: bool | None = None, keepdim: bool = False, *,
+            correction: int | None = None) -> Tensor:
+        """Variance with Bessel's ``correction`` (1: unbiased, as torch's default; 0: biased);
+        torch's older ``var(unbiased)`` and ``var(dim, unbiased, keepdim)`` forms too."""
+        if isinstance(dim, bool):  # var(False): the unbiased flag, as torch reads it
+            dim, unbiased = None, dim
+        if unbiased is not None and correction is not None:
+            raise TypeError("pass unbiased or correction, not both")
+        if correction is None:
+            correction = 0 if unbiased is False else 1
         dims = normalize_dims(dim, self.ndim)
         count = self.numel() if dims is None else int(np.prod([self.shape[d] for d in dims]))
         centered = self - self.mean(dims, keepdim=True)
         return (centered * centered).sum(dims, keepdim) / max(count - correction, 0)
 
-    def std(self, dim: Dims = None, *, correction: int = 1, keepdim: bool = False) -> Tensor:
-        return self.var(dim, correction=correction, keepdim=keepdim).sqrt()
+    def std(self, dim: Dims | bool = None, unbiased: bool | None = None, keepdim: bool = False, *,
+            correction: int | None = None) -> Tensor:
+        """The square root of ``var`` (same arguments)."""
+        return self.var(dim, unbiased, keepdim, correction=correction).sqrt()
 
     @overload
     def max(self, dim: None = None, keepdim: bool = False) -> Tensor: ...
@@ -644,7 +699,47 @@ class Tensor(VersionedData):
         return self.expand(other.shape)
 
     def __getitem__(self, key: Any) -> Tensor:
-        return _ops.Index.apply(self, _index_key(key))
+        return _ops.Index.apply(self, index_key(key))
+
+    # -- in place (in_place.py: version counting, recording in the graph) -----------------------
+
+    add_, sub_, mul_, div_, pow_, neg_ = (_in_place.add_, _in_place.sub_, _in_place.mul_, _in_place.div_,
+                                          _in_place.pow_, _in_place.neg_)
+    exp_, log_, sqrt_, abs_, relu_, sigmoid_, tanh_ = (_in_place.exp_, _in_place.log_, _in_place.sqrt_,
+                                                      _in_place.abs_, _in_place.relu_, _in_place.sigmoid_,
+                                                      _in_place.tanh_)
+    clamp_ = clip_ = _in_place.clamp_
+    masked_fill_, fill_, zero_, copy_ = _in_place.masked_fill_, _in_place.fill_, _in_place.zero_, _in_place.copy_
+    __setitem__ = _in_place.setitem
+    __iadd__, __isub__, __imul__, __itruediv__, __ipow__ = (_in_place.iadd, _in_place.isub, _in_place.imul,
+                                                            _in_place.itruediv, _in_place.ipow)
+
+    # -- torch's other methods (tensor_methods.py) ----------------------------------------------
+
+    eq = _methods.eq
+    ne = not_equal = _methods.ne
+    lt = less = _methods.lt
+    le = less_equal = _methods.le
+    gt = greater = _methods.gt
+    ge = greater_equal = _methods.ge
+    equal = _methods.equal
+    __and__ = __rand__ = _methods.bitwise_and
+    __or__ = __ror__ = _methods.bitwise_or
+    __xor__ = __rxor__ = _methods.bitwise_xor
+    __invert__ = bitwise_not = _methods.invert
+    logical_not = _methods.logical_not
+    view_as, reshape_as = _methods.view_as, _methods.reshape_as
+    split, chunk, unbind, repeat = _methods.split, _methods.chunk, _methods.unbind, _methods.repeat
+    masked_fill, gather, index_select = _methods.masked_fill, _methods.gather, _methods.index_select
+    sort, argsort, topk, norm = _methods.sort, _methods.argsort, _methods.topk, _methods.norm
+    short, byte, char = _methods.short, _methods.byte, _methods.char
+    is_contiguous = _methods.is_contiguous
+    nelement, element_size = _methods.nelement, _methods.element_size
+    new_tensor, new_full, new_zeros = _methods.new_tensor, _methods.new_full, _methods.new_zeros
+    new_ones, new_empty = _methods.new_ones, _methods.new_empty
+    # Last: from here on these names are methods in the class body, not the builtins.
+    all, any = _methods.all_true, _methods.any_true
+    int, bool = _methods.as_int32, _methods.as_bool
 
 
 def tensor(data: Tensor | ArrayLike, dtype: DTypeLike | None = None, *, device: Any = None,
@@ -671,4 +766,5 @@ def from_numpy(array: NDArray[Any]) -> Tensor:
 from . import nn_ops as _nn_ops  # noqa: E402
 from . import ops as _ops  # noqa: E402
 
-__all__ = ["Tensor", "tensor", "from_numpy", "ValuesIndices", "RemovableHandle", "normalize_dim", "normalize_dims"]
+__all__ = ["Tensor", "tensor", "from_numpy", "ValuesIndices", "RemovableHandle", "VersionCounter", "normalize_dim",
+           "normalize_dims", "index_key"]
