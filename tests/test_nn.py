@@ -37,7 +37,7 @@ LAYER_FILES = sorted(REFERENCE_DIR.glob("layer_*.npz"))
 def _layer_call(op: str, kwargs: dict[str, Any]) -> Callable[..., optrs.Tensor]:
     if op == "nll_loss":
         return lambda x, t: F.nll_loss(F.log_softmax(x, 1), t, **kwargs)
-    fn = getattr(F, op)
+    fn = getattr(F, op, None) or getattr(optrs, op)  # torch.bmm is not in torch.nn.functional
     return lambda *args: fn(*args, **kwargs)
 
 
