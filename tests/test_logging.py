@@ -255,6 +255,18 @@ def test_flush_makes_events_visible_before_close(tmp_path: Path) -> None:
     writer.close()
 
 
+def test_flush_waits_for_every_queued_event(tmp_path: Path) -> None:
+    # tensorboardX's own flush leaves events in its queue; the writer thread is busy with 300 here.
+    writer = SummaryWriter(tmp_path, flush_secs=3600)
+    for step in range(300):
+        writer.add_scalar("x", float(step), step)
+    writer.flush()
+    assert len(scalars(tmp_path, "x")) == 300
+    writer.add_scalar("x", 300.0, 300)  # and the writer keeps working after
+    writer.close()
+    assert len(scalars(tmp_path, "x")) == 301
+
+
 def test_purge_step_hides_the_crashed_runs_later_steps(tmp_path: Path) -> None:
     with SummaryWriter(tmp_path) as writer:
         for step in range(10):

@@ -242,8 +242,10 @@ class SummaryWriter:
         return [writer for writer in (self._writer, *self._scalars_writers.values()) if writer is not None]
 
     def flush(self) -> None:
-        """Writes every pending event to disk."""
+        """Writes every pending event to disk, as torch's ``flush`` (which waits for its queue)."""
         for writer in self._open_writers():
+            for file_writer in writer.all_writers.values():
+                _drain(file_writer.event_writer)
             writer.flush()
 
     def close(self) -> None:
@@ -259,3 +261,18 @@ class SummaryWriter:
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  traceback: TracebackType | None) -> None:
         self.close()
+
+
+def _drain(events: Any) -> None:
+    """Waits until tensorboardX's writer thread has written every event queued so far.
+
+    tensorboardX's own ``flush`` flushes the file but not its queue (a multiprocessing.Queue, whose
+    ``empty()`` cannot be trusted), so an event added just before could still be in flight. The
+    queue is first in, first out: stopping the thread (its stop signal goes in behind the events)
+    and starting a new one on the same queue and file writes them all."""
+    worker = getattr(events, "_worker", None)
+    if getattr(events, "_closed", True) or worker is None or not hasattr(worker, "stop"):
+        return  # a tensorboardX whose writer is not the one this was written against: its flush only
+    worker.stop()
+    events._worker = type(worker)(events._event_queue, events._ev_writer, events._flush_secs)
+    events._worker.start()
