@@ -7,11 +7,10 @@ module uses ``builtins.`` for Python's own. Tensor inputs may also be ndarrays.
 from __future__ import annotations
 
 import builtins
-import functools
 import math
 import threading
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -97,14 +96,6 @@ class inference_mode(grad_mode._GradMode):
 
     def _fresh(self) -> grad_mode._GradMode:
         return inference_mode(self._inference)
-
-    def __call__(self, func: _F) -> _F:
-        @functools.wraps(func)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            with self._fresh():
-                return func(*args, **kwargs)
-
-        return cast(_F, wrapper)
 
 
 # -- shape --------------------------------------------------------------------------------------
