@@ -105,6 +105,57 @@ def test_a_resized_state_base_is_refused(name: str) -> None:
         opt.step(grads_for(params))
 
 
+RESIZED_THEN = """
+import numpy as np, optrs
+p = np.zeros(64, np.float32)
+opt = optrs.optim.{name}([p], lr=0.1)
+opt.step([np.ones(64, np.float32)])
+base = opt.state[p]["step"].base
+{then}
+try:
+    {call}
+except optrs.OptrsError as error:
+    print("refused:", error)
+"""
+# Each resizes the step counters' base (refcheck=False frees the buffer the counters are views
+# of) at a moment the engine used to read the counters without having checked that base first.
+RESIZES = {
+    # the options now need other state, so the engine reads the counters to decide on a relayout
+    "options changed": ("base.resize(1 << 20, refcheck=False); opt.param_groups[0]['{option}'] = {value}",
+                        "opt.step([np.ones(64, np.float32)])"),
+    # reading an option runs Python code, after the bases were checked
+    "in an option's __float__": ("""
+class Lr:
+    def __float__(self):
+        base.resize(1 << 20, refcheck=False)
+        return 0.1
+opt.param_groups[0]['lr'] = Lr()""", "opt.step([np.ones(64, np.float32)])"),
+    # collecting the grads runs Python code too
+    "while the grads are iterated": ("""
+def grads():
+    base.resize(1 << 20, refcheck=False)
+    yield np.ones(64, np.float32)""", "opt._engine.step(grads(), opt.param_groups)"),
+    # a new group's arrays are compared with the held arrays' memory
+    "before add_param_group": ("base.resize(1 << 20, refcheck=False)",
+                               "opt.add_param_group({'params': [np.zeros(8, np.float32)]})"),
+}
+
+
+@pytest.mark.parametrize("how", list(RESIZES))
+@pytest.mark.parametrize("name, option, value", [("Adam", "amsgrad", True), ("AdamW", "amsgrad", True),
+                                                 ("RMSprop", "centered", True),
+                                                 ("RMSprop", "momentum", 0.9)])
+def test_a_resized_step_counter_base_is_refused_before_a_counter_is_read(name: str, option: str, value: Any,
+                                                                         how: str) -> None:
+    """Found by the fuzz tests (seed 113229253): the counters were read to decide on a state
+    relayout before their base was checked. Run in a subprocess, so a crash fails the test."""
+    then, call = RESIZES[how]
+    script = RESIZED_THEN.format(name=name, then=then.format(option=option, value=value), call=call)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, f"crashed ({done.returncode}): {done.stderr[-2000:]}"
+    assert "refused:" in done.stdout and "memory is no longer held" in done.stdout, done.stdout + done.stderr
+
+
 # -- 2. out-of-bounds read ------------------------------------------------------------------------
 
 

@@ -210,6 +210,9 @@ impl<R: FromGroup> Engine<R> {
     ) -> PyResult<()> {
         let group_index = self.groups.len();
         let rule: R = group_rule(group, &|| format!("param_groups[{group_index}]"))?;
+        // The new arrays are compared with the held ones' memory: a held array whose base was
+        // resized since would name memory it no longer has (and maybe the new arrays now do).
+        self.owners.check(group.py())?;
         let names = rule.state_names();
         let params: Vec<Bound<'_, PyAny>> = params.try_iter()?.collect::<PyResult<_>>()?;
         let states: Vec<Bound<'_, PyAny>> = states.try_iter()?.collect::<PyResult<_>>()?;
@@ -280,6 +283,7 @@ impl<R: FromGroup> Engine<R> {
     /// Points the engine at new param arrays (after `Parameter.data` was replaced). Each must
     /// have the dtype and size of the one it replaces, since the state buffers are kept.
     pub fn refresh(&mut self, params: &Bound<'_, PyAny>) -> PyResult<()> {
+        let py = params.py();
         let params: Vec<Bound<'_, PyAny>> = params.try_iter()?.collect::<PyResult<_>>()?;
         if params.len() != self.slots.len() {
             return Err(invalid_param(format!(
@@ -288,6 +292,8 @@ impl<R: FromGroup> Engine<R> {
                 self.slots.len()
             )));
         }
+        // As in `add_group`: the held arrays must still have the memory they are compared by.
+        self.owners.check(py)?;
         let mut replaced = Vec::new();
         for (index, (param, slot)) in params.iter().zip(&self.slots).enumerate() {
             if param.is(slot.param.array().bind(param.py())) {
@@ -317,7 +323,7 @@ impl<R: FromGroup> Engine<R> {
         match written_ranges(&all) {
             Ok(written) => {
                 self.written = written;
-                self.owners = owners_of(params[0].py(), &self.slots);
+                self.owners = owners_of(py, &self.slots);
                 Ok(())
             }
             Err(err) => {
@@ -353,32 +359,36 @@ impl<R: FromGroup> Engine<R> {
                 return Ok(false);
             }
         }
-        let mut rules = Vec::with_capacity(self.groups.len());
+        // Read every group's options first: reading one may run Python code (a `__float__`).
+        let rules: Vec<R> = (groups.iter().enumerate())
+            .map(|(index, dict)| group_rule(&dict, &|| format!("param_groups[{index}]")))
+            .collect::<PyResult<_>>()?;
+        // No Python code runs between this check and the reads that follow it: a base resized in
+        // place since registration would otherwise leave the engine reading freed memory.
+        self.owners.check(py)?;
         let mut relayout = false;
-        for (index, (dict, group)) in groups.iter().zip(&self.groups).enumerate() {
-            let label = || format!("param_groups[{index}]");
-            let rule: R = group_rule(&dict, &label)?;
+        for (index, (rule, group)) in rules.iter().zip(&self.groups).enumerate() {
             if rule.state_names() != group.state_names {
                 // torch creates a param's state at its first step, so before any param of the
                 // group has stepped its options may ask for other buffers (amsgrad, momentum,
                 // centered): the caller registers the groups again, with state for these options.
                 if R::EAGER_STATE || !self.stateless(py, group)? {
                     return Err(invalid_hyperparameter(format!(
-                        "{}: its options now need the state buffers ({}) instead of ({}); options \
-                         that change the optimizer's state (amsgrad, momentum, centered) cannot change \
-                         once a param of the group has taken a step, create a new optimizer instead",
-                        label(),
+                        "param_groups[{index}]: its options now need the state buffers ({}) instead \
+                         of ({}); options that change the optimizer's state (amsgrad, momentum, \
+                         centered) cannot change once a param of the group has taken a step, create \
+                         a new optimizer instead",
                         rule.state_names().join(", "),
                         group.state_names.join(", ")
                     )));
                 }
                 relayout = true;
             }
-            rules.push(rule);
         }
         if relayout {
             return Ok(false);
         }
+        // Collecting the grads may run Python code (an iterator), hence the second check.
         let grads: Vec<Bound<'_, PyAny>> = grads.try_iter()?.collect::<PyResult<_>>()?;
         if grads.len() != self.slots.len() {
             return Err(invalid_param(format!(
