@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Sets up everything the project needs on a fresh Debian machine, idempotently: system packages
 # (only if missing), a virtualenv in .venv with the Python tools, and optrs built from source
-# into it (release mode). Sourced by scripts/test.sh and scripts/demo.sh.
+# into it (release mode). Sourced by scripts/test.sh, scripts/demo.sh and scripts/wheel.sh.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -29,6 +29,8 @@ if ! cmp -s requirements-dev.txt "$stamp"; then
   .venv/bin/python -m pip install -q -r requirements-dev.txt
   cp requirements-dev.txt "$stamp"
 fi
+# scripts/wheel.sh needs the tools only (OPTRS_SETUP_NO_BUILD=1).
+if [ -n "${OPTRS_SETUP_NO_BUILD:-}" ]; then return 0 2>/dev/null || exit 0; fi
 echo "setup: building optrs (cargo, release)"
 .venv/bin/maturin develop --release -q 2>&1 | grep -vE "^(📦|✏️|🛠|🔗|🍹)" || true
 .venv/bin/python -c "import optrs; print(f'setup: optrs {optrs.__version__} ready ({optrs.simd_level()}, {optrs.get_num_threads()} threads)')"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -14,12 +15,17 @@ import optrs
 from optrs import cli
 
 
-def test_info_names_version_simd_threads_and_gpu(capsys: pytest.CaptureFixture[str]) -> None:
+def test_info_names_version_build_simd_threads_and_gpu(capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["info"]) == 0
-    out = capsys.readouterr().out
-    assert optrs.__version__ in out and optrs.simd_level() in out
-    assert f"threads       {optrs.get_num_threads()}" in out
-    assert "GPU adapters" in out
+    # Each row is a name, two or more spaces, then the value.
+    rows = dict(re.split(r"\s{2,}", line, maxsplit=1) for line in capsys.readouterr().out.splitlines())
+    build = dict(optrs._core.build_info())
+    assert rows["optrs"].startswith(optrs.__version__)
+    assert rows["git revision"] == build["git_revision"] and rows["rustc"] == build["rustc"]
+    assert rows["target features"].startswith(build["target_features"])
+    assert rows["SIMD level"].startswith(optrs.simd_level())
+    assert rows["threads"].startswith(str(optrs.get_num_threads()))
+    assert "GPU adapters" in rows
 
 
 def test_the_console_script_is_installed() -> None:

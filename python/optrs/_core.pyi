@@ -26,6 +26,7 @@ __all__ = [
     "avg_pool2d",
     "avg_pool2d_backward",
     "axpy",
+    "build_info",
     "adafactor_step",
     "clip_grad_norm",
     "clip_grads_with_norm",
@@ -61,6 +62,10 @@ def set_num_threads(threads: int) -> None: ...
 def get_num_threads() -> int: ...
 def simd_level() -> str: ...
 def force_simd_level(level: str | None = None) -> None: ...
+
+# How the extension was built (`optrs info`): (field, value) pairs for version, git_revision,
+# rustc, profile, target, target_features, rustflags and simd_dispatch.
+def build_info() -> list[tuple[str, str]]: ...
 
 # Kernel timings for optrs.profiler (rust/py/src/profiling.rs): while enabled, every kernel call
 # is recorded as (name, start ns, duration ns, thread id), on the clock of profiler_now_ns and

@@ -1,5 +1,5 @@
 """The ``optrs`` command: ``optrs train`` (the MNIST CNN example), ``optrs bench`` (the benchmark
-tables) and ``optrs info`` (version, SIMD level, threads, GPU adapters)."""
+tables) and ``optrs info`` (version, build, SIMD level, threads, GPU adapters)."""
 
 from __future__ import annotations
 
@@ -17,13 +17,22 @@ BENCHES = ("adam", "cnn")
 
 
 def info() -> int:
-    """What this installation runs on."""
+    """What this installation is and runs on: the build (version, revision, compiler, flags) and the
+    machine (SIMD level picked at run time, threads, GPU adapters)."""
+    build = dict(optrs._core.build_info())
+    forced = os.environ.get("OPTRS_SIMD")
     rows = [
         ("optrs", f"{optrs.__version__} ({optrs.__file__})"),
+        ("git revision", build["git_revision"]),
+        ("rustc", build["rustc"]),
+        ("profile", build["profile"]),
+        ("target", build["target"]),
+        ("target features", f"{build['target_features']} (compiled in; wider SIMD: {build['simd_dispatch']})"),
+        ("RUSTFLAGS", build["rustflags"]),
         ("python", f"{platform.python_version()} ({sys.executable})"),
         ("numpy", np.__version__),
         ("platform", f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPUs"),
-        ("SIMD level", optrs.simd_level()),
+        ("SIMD level", optrs.simd_level() + (f" (OPTRS_SIMD={forced})" if forced else "")),
         ("threads", f"{optrs.get_num_threads()} (OPTRS_NUM_THREADS={os.environ.get('OPTRS_NUM_THREADS', 'unset')})"),
         ("GPU adapters", gpu_adapters()),
     ]
@@ -67,7 +76,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     bench_parser = commands.add_parser("bench", help="print the benchmark tables (optrs vs NumPy, torch, the machine)")
     bench_parser.add_argument("which", nargs="?", choices=[*BENCHES, "all"], default="all",
                               help="adam: optimizer speed vs the memory bandwidth; cnn: CNN training vs torch")
-    commands.add_parser("info", help="version, SIMD level, threads and GPU adapters")
+    commands.add_parser("info", help="version, build (revision, compiler, flags), SIMD level, threads and GPU adapters")
     args, rest = parser.parse_known_args(argv)
     if args.command == "train":
         return train(rest)

@@ -43,6 +43,8 @@ pub trait Kernel {
 const UNKNOWN: u8 = u8::MAX;
 static DETECTED: AtomicU8 = AtomicU8::new(UNKNOWN);
 static FORCED: AtomicU8 = AtomicU8::new(UNKNOWN);
+/// The level [`SIMD_ENV`] set for the process, which `force(None)` returns to.
+static FROM_ENV: AtomicU8 = AtomicU8::new(UNKNOWN);
 
 fn encode(level: Level) -> u8 {
     level as u8
@@ -97,11 +99,12 @@ pub fn active() -> Level {
     }
 }
 
-/// Runs kernels with `level` (for tests and benchmarks that compare paths); `None` restores
-/// detection. A level the CPU lacks is refused, since running it would be undefined behaviour.
+/// Runs kernels with `level` (for tests and benchmarks that compare paths); `None` restores the
+/// process default: [`SIMD_ENV`]'s level if it set one, else detection. A level the CPU lacks is
+/// refused, since running it would be undefined behaviour.
 pub fn force(level: Option<Level>) -> Result<(), String> {
     match level {
-        None => FORCED.store(UNKNOWN, Ordering::Relaxed),
+        None => FORCED.store(FROM_ENV.load(Ordering::Relaxed), Ordering::Relaxed),
         Some(level) => {
             if encode(level) > encode(detected()) {
                 return Err(format!(
@@ -113,6 +116,43 @@ pub fn force(level: Option<Level>) -> Result<(), String> {
             FORCED.store(encode(level), Ordering::Relaxed);
         }
     }
+    Ok(())
+}
+
+/// The environment variable that lowers the SIMD level for a whole process: `baseline`, `avx2` or
+/// `avx512`, as [`force`] takes them. CI runs the unit tests once with `OPTRS_SIMD=baseline`, so the
+/// paths a CPU without AVX takes are tested on one that has it.
+pub const SIMD_ENV: &str = "OPTRS_SIMD";
+
+/// Parses a level's name as [`SIMD_ENV`] and `force_simd_level` take it.
+pub fn parse(name: &str) -> Option<Level> {
+    match name.trim().to_ascii_lowercase().as_str() {
+        "baseline" | "sse2" | "neon" | "scalar" => Some(Level::Baseline),
+        "avx2" => Some(Level::Avx2),
+        "avx512" => Some(Level::Avx512),
+        _ => None,
+    }
+}
+
+/// Applies [`SIMD_ENV`] if it is set (the extension calls this once, when imported). `Err` says why
+/// the value was not applied; detection stays in force then.
+pub fn force_from_env() -> Result<(), String> {
+    let value = match std::env::var(SIMD_ENV) {
+        Err(std::env::VarError::NotPresent) => return Ok(()),
+        Err(std::env::VarError::NotUnicode(value)) => format!("{value:?}"),
+        Ok(value) if value.trim().is_empty() => return Ok(()),
+        Ok(value) => value,
+    };
+    let detected = detected().name();
+    let level = parse(&value).ok_or_else(|| {
+        format!(
+            "{SIMD_ENV}={value:?} is not a SIMD level; use baseline, avx2 or avx512 \
+             (optrs uses {detected})"
+        )
+    })?;
+    force(Some(level))
+        .map_err(|why| format!("{SIMD_ENV}={value}: {why}; optrs uses {detected}"))?;
+    FROM_ENV.store(encode(level), Ordering::Relaxed);
     Ok(())
 }
 
@@ -140,4 +180,18 @@ unsafe fn run_avx512<K: Kernel>(kernel: K) -> K::Output {
 #[target_feature(enable = "avx2,fma")]
 unsafe fn run_avx2<K: Kernel>(kernel: K) -> K::Output {
     kernel.run()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn level_names_parse_back() {
+        for level in [Level::Baseline, Level::Avx2, Level::Avx512] {
+            assert_eq!(parse(level.name()), Some(level));
+        }
+        assert_eq!(parse(" Baseline "), Some(Level::Baseline));
+        assert_eq!(parse("avx"), None);
+    }
 }

@@ -44,24 +44,45 @@ fn simd_level() -> &'static str {
     simd::active().name()
 }
 
-/// Lowers the SIMD level kernels use ("baseline", "avx2", "avx512"; None restores detection).
-/// For tests and benchmarks that compare instruction-set paths.
+/// Lowers the SIMD level kernels use ("baseline", "avx2", "avx512"; None restores the default:
+/// `OPTRS_SIMD`'s level if set, else detection).
+/// For tests and benchmarks that compare instruction-set paths; `OPTRS_SIMD` does it for a process.
 #[pyfunction]
 #[pyo3(signature = (level=None))]
 fn force_simd_level(level: Option<&str>) -> PyResult<()> {
     let level = match level {
         None => None,
-        Some("baseline") => Some(simd::Level::Baseline),
-        Some("avx2") => Some(simd::Level::Avx2),
-        Some("avx512") => Some(simd::Level::Avx512),
-        Some(other) => {
-            return Err(pyo3::exceptions::PyValueError::new_err(format!(
-                "unknown SIMD level {other:?}; use 'baseline', 'avx2', 'avx512' or None"
-            )))
-        }
+        Some(name) => Some(simd::parse(name).ok_or_else(|| {
+            pyo3::exceptions::PyValueError::new_err(format!(
+                "unknown SIMD level {name:?}; use 'baseline', 'avx2', 'avx512' or None"
+            ))
+        })?),
     };
     simd::force(level).map_err(pyo3::exceptions::PyValueError::new_err)
 }
+
+/// How this extension was built (`optrs info` prints it): version, git revision, compiler,
+/// profile, target, the target features compiled in everywhere, and RUSTFLAGS.
+#[pyfunction]
+fn build_info() -> Vec<(&'static str, &'static str)> {
+    vec![
+        ("version", env!("CARGO_PKG_VERSION")),
+        ("git_revision", env!("OPTRS_GIT_REVISION")),
+        ("rustc", env!("OPTRS_RUSTC_VERSION")),
+        ("profile", env!("OPTRS_PROFILE")),
+        ("target", env!("OPTRS_TARGET")),
+        ("target_features", env!("OPTRS_TARGET_FEATURES")),
+        ("rustflags", env!("OPTRS_RUSTFLAGS")),
+        ("simd_dispatch", SIMD_DISPATCH),
+    ]
+}
+
+/// The instruction sets kernels are compiled for besides the baseline, picked at run time.
+const SIMD_DISPATCH: &str = if cfg!(target_arch = "x86_64") {
+    "avx512, avx2 or sse2, picked at run time"
+} else {
+    "baseline only"
+};
 
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -70,10 +91,15 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
         let category = m.py().get_type::<PyRuntimeWarning>();
         PyErr::warn(m.py(), &category, &CString::new(why)?, 1)?;
     }
+    if let Err(why) = simd::force_from_env() {
+        let category = m.py().get_type::<PyRuntimeWarning>();
+        PyErr::warn(m.py(), &category, &CString::new(why)?, 1)?;
+    }
     m.add_function(wrap_pyfunction!(set_num_threads, m)?)?;
     m.add_function(wrap_pyfunction!(get_num_threads, m)?)?;
     m.add_function(wrap_pyfunction!(simd_level, m)?)?;
     m.add_function(wrap_pyfunction!(force_simd_level, m)?)?;
+    m.add_function(wrap_pyfunction!(build_info, m)?)?;
     utils::register(m)?;
     profiling::register(m)?;
     vector::register(m)?;
