@@ -124,6 +124,7 @@ def rows() -> dict[str, Row]:
         "get_num_threads": Row([]),
         "simd_level": Row([]),
         "force_simd_level": Row([None]),
+        "build_info": Row([]),
         "profiler_set_enabled": Row([False]),
         "profiler_drain": Row([]),
         "profiler_now_ns": Row([]),

@@ -57,6 +57,12 @@ fn main() {
 }
 
 fn set(name: &str, value: &str) {
+    // One line: a newline in a value (a crafted GIT_REVISION file, say) would start another
+    // cargo directive.
+    let value: String = value
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
     println!("cargo:rustc-env={name}={value}");
 }
 
@@ -80,7 +86,11 @@ fn git_revision(manifest: &Path) -> String {
     if !ours {
         println!("cargo:rerun-if-changed={}", from_sdist.display());
         return std::fs::read_to_string(&from_sdist)
-            .map(|r| format!("{} (from the sdist)", r.trim()))
+            .map(|r| {
+                let first_line = r.lines().next().unwrap_or("").trim();
+                let revision: String = first_line.chars().take(64).collect();
+                format!("{revision} (from the sdist)")
+            })
             .unwrap_or_else(|_| "unknown (not built from a git checkout)".into());
     }
     // Rerun when the checkout moves to another commit, or the Rust sources change.
