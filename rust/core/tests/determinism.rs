@@ -1,7 +1,10 @@
 //! Every SIMD level, every thread count and every chunking gives the same bits, for every rule.
 
 use optrs_core::driver::Work;
-use optrs_core::rules::{Adadelta, Adagrad, Adam, Lamb, RMSprop, ScheduleFreeAdamW, Sgd};
+use optrs_core::rules::{
+    Adadelta, Adagrad, Adam, Adamax, Adopt, Asgd, Lamb, Lion, NAdam, RAdam, RMSprop, Rprop,
+    ScheduleFreeAdamW, Sgd,
+};
 use optrs_core::simd::{self, Level};
 use optrs_core::{pool, Float, Rule, TensorMut};
 use proptest::prelude::*;
@@ -45,13 +48,19 @@ impl<T: Float> Tensors<T> {
     /// `steps` steps of `rule`, run as the engine runs them.
     fn run<R: Rule>(&mut self, rule: R, steps: u64) {
         let used = rule.state_names().len();
+        // Per-tensor scalar state (NAdam's mu_product, ASGD's eta and mu), as the engine keeps it.
+        let initial: Vec<f64> = (0..rule.scalar_state_names().len())
+            .map(|i| rule.initial_scalar_state(i))
+            .collect();
+        let mut scalar_states = vec![initial; self.params.len()];
         for step in 1..=steps {
             let work = self
                 .params
                 .iter_mut()
                 .zip(&self.grads)
                 .zip(&mut self.states)
-                .map(|((p, g), s)| {
+                .zip(&mut scalar_states)
+                .map(|(((p, g), s), scalar_state)| {
                     let [a, b, c] = s;
                     let slots: [&mut [T]; 3] = [a, b, c];
                     let mut k = 0;
@@ -65,7 +74,7 @@ impl<T: Float> Tensors<T> {
                     });
                     Work {
                         rule,
-                        scalars: rule.scalars(step, &mut []),
+                        scalars: rule.scalars(step, scalar_state),
                         tensor: TensorMut::new(p, g, state),
                     }
                 })
@@ -91,11 +100,13 @@ fn abs_all<T: Float>(v: Vec<T>) -> Vec<T> {
 /// Runs one rule on a float32 and a float64 set of tensors.
 type Apply = Box<dyn Fn(&mut Tensors<f32>, &mut Tensors<f64>)>;
 
+/// Every element-wise rule (all 14), with options that take each one's branches.
 fn rules() -> Vec<Apply> {
     fn both<R: Rule>(rule: R) -> Apply {
         Box::new(move |a, b| {
-            a.run(rule, 3);
-            b.run(rule, 3);
+            // Seven steps: RAdam's rectified branch starts once its rho_t passes 5.
+            a.run(rule, 7);
+            b.run(rule, 7);
         })
     }
     vec![
@@ -154,6 +165,55 @@ fn rules() -> Vec<Apply> {
             weight_decay: 0.1,
             warmup_steps: 2.0,
             ..ScheduleFreeAdamW::default()
+        }),
+        both(Adamax {
+            weight_decay: 0.1,
+            maximize: true,
+            ..Adamax::default()
+        }),
+        both(NAdam {
+            weight_decay: 0.1,
+            ..NAdam::default()
+        }),
+        both(NAdam {
+            weight_decay: 0.1,
+            decoupled_weight_decay: true,
+            ..NAdam::default()
+        }),
+        both(RAdam {
+            beta2: 0.9,
+            weight_decay: 0.1,
+            ..RAdam::default()
+        }),
+        both(RAdam {
+            decoupled_weight_decay: true,
+            weight_decay: 0.1,
+            ..RAdam::default()
+        }),
+        both(Rprop {
+            maximize: true,
+            ..Rprop::default()
+        }),
+        // t0 = 1: averaging starts at the second step.
+        both(Asgd {
+            t0: 1.0,
+            weight_decay: 0.1,
+            ..Asgd::default()
+        }),
+        both(Lion {
+            weight_decay: 0.1,
+            ..Lion::default()
+        }),
+        both(Adopt {
+            weight_decay: 0.1,
+            ..Adopt::default()
+        }),
+        both(Adopt {
+            decouple: true,
+            clip: false,
+            weight_decay: 0.1,
+            maximize: true,
+            ..Adopt::default()
         }),
     ]
 }
