@@ -13,7 +13,7 @@ import numpy as np
 
 import optrs
 
-BENCHES = ("adam", "cnn")
+BENCHES = ("adam", "cnn", "optim")
 
 
 def info() -> int:
@@ -52,12 +52,12 @@ def gpu_adapters() -> str:
 
 
 def bench(which: str, rest: list[str]) -> int:
-    from optrs.benchmarks import adam, cnn
+    from optrs.benchmarks import adam, cnn, optim
 
     status = 0
     for name in BENCHES if which == "all" else (which,):
         print(f"== optrs bench {name} ==", flush=True)
-        status |= {"adam": adam.main, "cnn": cnn.main}[name](rest)
+        status |= {"adam": adam.main, "cnn": cnn.main, "optim": optim.main}[name](rest)
     return status
 
 
@@ -75,7 +75,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="train the seed's MNIST CNN (try optrs train --help)")
     bench_parser = commands.add_parser("bench", help="print the benchmark tables (optrs vs NumPy, torch, the machine)")
     bench_parser.add_argument("which", nargs="?", choices=[*BENCHES, "all"], default="all",
-                              help="adam: optimizer speed vs the memory bandwidth; cnn: CNN training vs torch")
+                              help="adam: Adam vs the memory bandwidth; cnn: CNN training vs torch; "
+                                   "optim: every optimizer vs torch and the yardsticks")
     commands.add_parser("info", help="version, build (revision, compiler, flags), SIMD level, threads and GPU adapters")
     args, rest = parser.parse_known_args(argv)
     if args.command == "train":
