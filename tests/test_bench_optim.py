@@ -29,13 +29,13 @@ def test_every_optimizer_of_optrs_has_a_spec() -> None:
 
 def test_a_quick_run_writes_its_table_json_and_chart(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     pytest.importorskip("matplotlib")
-    argv = ["--quick", "--sets", "tiny,small", "--only", "Adam,LAMB,Adafactor", "--threads", "1",
+    argv = ["--quick", "--sets", "tiny,small", "--only", "Adam,LAMB,Adafactor,ScheduleFreeAdamW", "--threads", "1",
             "--markdown", str(tmp_path / "t.md"), "--json", str(tmp_path / "r.json"), "--plot", str(tmp_path / "c.png")]
     assert bench_optim.main(argv) == 0
     out = capsys.readouterr().out
     assert out.startswith("host: cpu=")
     table = (tmp_path / "t.md").read_text()
-    for name in ("Adam", "LAMB", "Adafactor"):
+    for name in ("Adam", "LAMB", "Adafactor", "ScheduleFreeAdamW"):
         assert f"| tiny | {name} |" in table and f"| small | {name} |" in table
     rows = json.loads((tmp_path / "r.json").read_text())["rows"]
     assert {r["impl"] for r in rows} >= {"optrs"}

@@ -66,8 +66,12 @@ class Spec:
     torch_flags: tuple[str, ...] = ()  # torch's implementations: "fused", "foreach", "loop"
 
     def bytes(self, shapes: Sequence[tuple[int, ...]]) -> int:
-        if self.name == "Adafactor":  # factored (2-D and up): g read twice, p read and written
-            return sum(int(np.prod(s)) * (16 if len(s) >= 2 else 20) for s in shapes)
+        if self.name == "Adafactor":
+            # The update is clipped by its RMS over the tensor, so one pass must finish before the
+            # update pass. Factored (2-D and up): g for the row/column sums, g for the RMS, then p and
+            # g read and p written (20 B). Unfactored: g and v read, v written (with the RMS sums),
+            # then p, g, v read and p written (28 B).
+            return sum(int(np.prod(s)) * (20 if len(s) >= 2 else 28) for s in shapes)
         return sum(int(np.prod(s)) for s in shapes) * self.bytes_per_element
 
 
@@ -84,7 +88,7 @@ SPECS = [
     Spec("RMSprop", {}, 20, ("foreach", "loop")),
     Spec("Rprop", {}, 28, ("foreach", "loop")),
     Spec("ASGD", {}, 20, ("foreach", "loop")),
-    Spec("Adafactor", {}, 20, ("foreach", "loop")),
+    Spec("Adafactor", {}, 28, ("foreach", "loop")),
     # Beyond torch: no torch rows. LAMB needs each tensor's norms before it can write: two passes.
     Spec("Lion", {}, 20),
     Spec("ADOPT", {}, 28),
@@ -103,6 +107,8 @@ def arrays(shapes: Sequence[tuple[int, ...]], seed: int = 0) -> tuple[list[np.nd
 def optrs_stepper(spec: Spec, shapes: Sequence[tuple[int, ...]]) -> Stepper:
     params, grads = arrays(shapes)
     opt = getattr(optrs.optim, spec.name)(params, **spec.options)
+    if hasattr(opt, "train"):  # ScheduleFreeAdamW starts in eval mode, as its authors' optimizer does
+        opt.train()
     return functools.partial(opt.step, grads)  # no extra Python frame in the timed call
 
 

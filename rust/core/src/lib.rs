@@ -12,6 +12,7 @@ pub mod pool;
 pub mod rules;
 pub mod simd;
 pub mod square_sum;
+pub mod stream;
 pub mod vector;
 
 pub use float::Float;

@@ -2,6 +2,7 @@
 
 use super::{closed_unit_interval, non_negative_f32, GradPrologue, HyperError, Rule, TensorMut};
 use crate::simd::{dispatch, Kernel};
+use crate::stream::blocks;
 use crate::Float;
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -76,22 +77,25 @@ impl<T: Float, const DECAY: bool> Kernel for Flagged<AdadeltaKernel<'_, T>, DECA
     #[inline(always)]
     fn run(self) {
         let k = self.0;
-        let TensorMut {
-            param,
-            grad,
-            state: [square_avg, acc_delta, _],
-        } = k.tensor;
-        let n = param.len();
-        let (grad, square_avg, acc_delta) = (&grad[..n], &mut square_avg[..n], &mut acc_delta[..n]);
-        for i in 0..n {
-            let p = param[i];
-            let g = k.grad.apply::<DECAY>(grad[i], p);
-            let sq = (k.one_minus_rho * g).mul_add(g, square_avg[i] * k.rho);
-            square_avg[i] = sq;
-            let std = (sq + k.eps).sqrt();
-            let delta = (acc_delta[i] + k.eps).sqrt() / std * g;
-            acc_delta[i] = (k.one_minus_rho * delta).mul_add(delta, acc_delta[i] * k.rho);
-            param[i] = k.neg_lr.mul_add(delta, p);
+        for tensor in blocks(k.tensor) {
+            let TensorMut {
+                param,
+                grad,
+                state: [square_avg, acc_delta, _],
+            } = tensor;
+            let n = param.len();
+            let (grad, square_avg, acc_delta) =
+                (&grad[..n], &mut square_avg[..n], &mut acc_delta[..n]);
+            for i in 0..n {
+                let p = param[i];
+                let g = k.grad.apply::<DECAY>(grad[i], p);
+                let sq = (k.one_minus_rho * g).mul_add(g, square_avg[i] * k.rho);
+                square_avg[i] = sq;
+                let std = (sq + k.eps).sqrt();
+                let delta = (acc_delta[i] + k.eps).sqrt() / std * g;
+                acc_delta[i] = (k.one_minus_rho * delta).mul_add(delta, acc_delta[i] * k.rho);
+                param[i] = k.neg_lr.mul_add(delta, p);
+            }
         }
     }
 }

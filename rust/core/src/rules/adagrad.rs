@@ -2,6 +2,7 @@
 
 use super::{non_negative, non_negative_f32, GradPrologue, HyperError, Rule, TensorMut};
 use crate::simd::{dispatch, Kernel};
+use crate::stream::blocks;
 use crate::Float;
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -85,20 +86,22 @@ impl<T: Float, const DECAY: bool> Kernel for Flagged<AdagradKernel<'_, T>, DECAY
     #[inline(always)]
     fn run(self) {
         let k = self.0;
-        let TensorMut {
-            param,
-            grad,
-            state: [sum, _, _],
-        } = k.tensor;
-        let n = param.len();
-        let (grad, sum) = (&grad[..n], &mut sum[..n]);
-        for i in 0..n {
-            let p = param[i];
-            let g = k.grad.apply::<DECAY>(grad[i], p);
-            // state_sum.addcmul_(grad, grad, value=1)
-            let s = g.mul_add(g, sum[i]);
-            sum[i] = s;
-            param[i] = p + k.neg_clr * g / (s.sqrt() + k.eps);
+        for tensor in blocks(k.tensor) {
+            let TensorMut {
+                param,
+                grad,
+                state: [sum, _, _],
+            } = tensor;
+            let n = param.len();
+            let (grad, sum) = (&grad[..n], &mut sum[..n]);
+            for i in 0..n {
+                let p = param[i];
+                let g = k.grad.apply::<DECAY>(grad[i], p);
+                // state_sum.addcmul_(grad, grad, value=1)
+                let s = g.mul_add(g, sum[i]);
+                sum[i] = s;
+                param[i] = p + k.neg_clr * g / (s.sqrt() + k.eps);
+            }
         }
     }
 }

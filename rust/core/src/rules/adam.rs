@@ -3,6 +3,7 @@
 
 use super::{non_negative_f32, unit_interval, GradPrologue, HyperError, Rule, TensorMut};
 use crate::simd::{dispatch, Kernel};
+use crate::stream::blocks;
 use crate::Float;
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -126,38 +127,40 @@ impl<T: Float, const AMSGRAD: bool, const COUPLED: bool, const DECOUPLED: bool> 
     #[inline(always)]
     fn run(self) {
         let k = self.0;
-        let TensorMut {
-            param,
-            grad,
-            state: [exp_avg, exp_avg_sq, max_exp_avg_sq],
-        } = k.tensor;
-        let n = param.len();
-        let (grad, exp_avg, exp_avg_sq) = (&grad[..n], &mut exp_avg[..n], &mut exp_avg_sq[..n]);
-        let max_exp_avg_sq = if AMSGRAD {
-            &mut max_exp_avg_sq[..n]
-        } else {
-            max_exp_avg_sq
-        };
-        for i in 0..n {
-            let mut p = param[i];
-            let g = k.grad.apply::<COUPLED>(grad[i], p);
-            if DECOUPLED {
-                p = p * k.decay_factor;
-            }
-            let m = exp_avg[i].lerp(g, k.one_minus_beta1);
-            // exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
-            let v = (k.one_minus_beta2 * g).mul_add(g, exp_avg_sq[i] * k.beta2);
-            exp_avg[i] = m;
-            exp_avg_sq[i] = v;
-            let v_hat = if AMSGRAD {
-                let v_max = max_exp_avg_sq[i].maximum(v);
-                max_exp_avg_sq[i] = v_max;
-                v_max
+        for tensor in blocks(k.tensor) {
+            let TensorMut {
+                param,
+                grad,
+                state: [exp_avg, exp_avg_sq, max_exp_avg_sq],
+            } = tensor;
+            let n = param.len();
+            let (grad, exp_avg, exp_avg_sq) = (&grad[..n], &mut exp_avg[..n], &mut exp_avg_sq[..n]);
+            let max_exp_avg_sq = if AMSGRAD {
+                &mut max_exp_avg_sq[..n]
             } else {
-                v
+                max_exp_avg_sq
             };
-            let denom = v_hat.sqrt() / k.bias_correction2_sqrt + k.eps;
-            param[i] = p + k.neg_step_size * m / denom;
+            for i in 0..n {
+                let mut p = param[i];
+                let g = k.grad.apply::<COUPLED>(grad[i], p);
+                if DECOUPLED {
+                    p = p * k.decay_factor;
+                }
+                let m = exp_avg[i].lerp(g, k.one_minus_beta1);
+                // exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+                let v = (k.one_minus_beta2 * g).mul_add(g, exp_avg_sq[i] * k.beta2);
+                exp_avg[i] = m;
+                exp_avg_sq[i] = v;
+                let v_hat = if AMSGRAD {
+                    let v_max = max_exp_avg_sq[i].maximum(v);
+                    max_exp_avg_sq[i] = v_max;
+                    v_max
+                } else {
+                    v
+                };
+                let denom = v_hat.sqrt() / k.bias_correction2_sqrt + k.eps;
+                param[i] = p + k.neg_step_size * m / denom;
+            }
         }
     }
 }

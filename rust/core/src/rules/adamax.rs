@@ -2,6 +2,7 @@
 
 use super::{non_negative_f32, unit_interval, GradPrologue, HyperError, Rule, TensorMut};
 use crate::simd::{dispatch, Kernel};
+use crate::stream::blocks;
 use crate::Float;
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -82,21 +83,23 @@ impl<T: Float, const DECAY: bool> Kernel for Flagged<AdamaxKernel<'_, T>, DECAY>
     #[inline(always)]
     fn run(self) {
         let k = self.0;
-        let TensorMut {
-            param,
-            grad,
-            state: [exp_avg, exp_inf, _],
-        } = k.tensor;
-        let n = param.len();
-        let (grad, exp_avg, exp_inf) = (&grad[..n], &mut exp_avg[..n], &mut exp_inf[..n]);
-        for i in 0..n {
-            let p = param[i];
-            let g = k.grad.apply::<DECAY>(grad[i], p);
-            let m = exp_avg[i].lerp(g, k.one_minus_beta1);
-            exp_avg[i] = m;
-            let u = (exp_inf[i] * k.beta2).maximum(g.abs() + k.eps);
-            exp_inf[i] = u;
-            param[i] = p + k.neg_clr * m / u;
+        for tensor in blocks(k.tensor) {
+            let TensorMut {
+                param,
+                grad,
+                state: [exp_avg, exp_inf, _],
+            } = tensor;
+            let n = param.len();
+            let (grad, exp_avg, exp_inf) = (&grad[..n], &mut exp_avg[..n], &mut exp_inf[..n]);
+            for i in 0..n {
+                let p = param[i];
+                let g = k.grad.apply::<DECAY>(grad[i], p);
+                let m = exp_avg[i].lerp(g, k.one_minus_beta1);
+                exp_avg[i] = m;
+                let u = (exp_inf[i] * k.beta2).maximum(g.abs() + k.eps);
+                exp_inf[i] = u;
+                param[i] = p + k.neg_clr * m / u;
+            }
         }
     }
 }

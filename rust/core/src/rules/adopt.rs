@@ -5,6 +5,7 @@
 
 use super::{non_negative_f32, unit_interval, GradPrologue, HyperError, Rule, TensorMut};
 use crate::simd::{dispatch, Kernel};
+use crate::stream::blocks;
 use crate::Float;
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -132,39 +133,41 @@ impl<T: Float, const INITIALISE: bool, const COUPLED: bool, const DECOUPLED: boo
     #[inline(always)]
     fn run(self) {
         let k = self.0;
-        let TensorMut {
-            param,
-            grad,
-            state: [exp_avg, exp_avg_sq, _],
-        } = k.tensor;
-        let n = param.len();
-        let (grad, exp_avg, exp_avg_sq) = (&grad[..n], &mut exp_avg[..n], &mut exp_avg_sq[..n]);
-        for i in 0..n {
-            let mut p = param[i];
-            let g = k.grad.apply::<COUPLED>(grad[i], p);
-            if DECOUPLED {
-                p = p * k.decay_factor;
+        for tensor in blocks(k.tensor) {
+            let TensorMut {
+                param,
+                grad,
+                state: [exp_avg, exp_avg_sq, _],
+            } = tensor;
+            let n = param.len();
+            let (grad, exp_avg, exp_avg_sq) = (&grad[..n], &mut exp_avg[..n], &mut exp_avg_sq[..n]);
+            for i in 0..n {
+                let mut p = param[i];
+                let g = k.grad.apply::<COUPLED>(grad[i], p);
+                if DECOUPLED {
+                    p = p * k.decay_factor;
+                }
+                let v = exp_avg_sq[i];
+                if INITIALISE {
+                    exp_avg_sq[i] = g.mul_add(g, v);
+                    param[i] = p;
+                    continue;
+                }
+                let denom = v.sqrt().maximum(k.eps);
+                let normed = g / denom;
+                // Clamp to [-clip, clip]; NaN stays NaN.
+                let normed = if normed > k.clip {
+                    k.clip
+                } else if normed < -k.clip {
+                    -k.clip
+                } else {
+                    normed
+                };
+                let m = exp_avg[i].lerp(normed, k.one_minus_beta1);
+                exp_avg[i] = m;
+                param[i] = k.neg_lr.mul_add(m, p);
+                exp_avg_sq[i] = (k.one_minus_beta2 * g).mul_add(g, v * k.beta2);
             }
-            let v = exp_avg_sq[i];
-            if INITIALISE {
-                exp_avg_sq[i] = g.mul_add(g, v);
-                param[i] = p;
-                continue;
-            }
-            let denom = v.sqrt().maximum(k.eps);
-            let normed = g / denom;
-            // Clamp to [-clip, clip]; NaN stays NaN.
-            let normed = if normed > k.clip {
-                k.clip
-            } else if normed < -k.clip {
-                -k.clip
-            } else {
-                normed
-            };
-            let m = exp_avg[i].lerp(normed, k.one_minus_beta1);
-            exp_avg[i] = m;
-            param[i] = k.neg_lr.mul_add(m, p);
-            exp_avg_sq[i] = (k.one_minus_beta2 * g).mul_add(g, v * k.beta2);
         }
     }
 }

@@ -3,6 +3,7 @@
 
 use super::{finite, finite_f32, non_negative_f32, GradPrologue, HyperError, Rule, TensorMut};
 use crate::simd::{dispatch, Kernel};
+use crate::stream::blocks;
 use crate::Float;
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -140,24 +141,26 @@ impl<T: Float, const DECAY: bool, const AVERAGE: bool> Kernel
     #[inline(always)]
     fn run(self) {
         let k = self.0;
-        let TensorMut {
-            param,
-            grad,
-            state: [ax, _, _],
-        } = k.tensor;
-        let n = param.len();
-        let (grad, ax) = (&grad[..n], &mut ax[..n]);
-        for i in 0..n {
-            let p = param[i];
-            let g = k.grad.apply::<DECAY>(grad[i], p);
-            // param.mul_(1 - lambd * eta); param.add_(grad, alpha=-eta)
-            let p = k.neg_eta.mul_add(g, p * k.decay_factor);
-            param[i] = p;
-            ax[i] = if AVERAGE {
-                ax[i] + (p - ax[i]) * k.mu
-            } else {
-                p
-            };
+        for tensor in blocks(k.tensor) {
+            let TensorMut {
+                param,
+                grad,
+                state: [ax, _, _],
+            } = tensor;
+            let n = param.len();
+            let (grad, ax) = (&grad[..n], &mut ax[..n]);
+            for i in 0..n {
+                let p = param[i];
+                let g = k.grad.apply::<DECAY>(grad[i], p);
+                // param.mul_(1 - lambd * eta); param.add_(grad, alpha=-eta)
+                let p = k.neg_eta.mul_add(g, p * k.decay_factor);
+                param[i] = p;
+                ax[i] = if AVERAGE {
+                    ax[i] + (p - ax[i]) * k.mu
+                } else {
+                    p
+                };
+            }
         }
     }
 }

@@ -3,6 +3,7 @@
 
 use super::{non_negative_f32, unit_interval, HyperError, Rule, TensorMut};
 use crate::simd::{dispatch, Kernel};
+use crate::stream::blocks;
 use crate::Float;
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -89,21 +90,23 @@ impl<T: Float> Kernel for LionKernel<'_, T> {
     #[inline(always)]
     fn run(self) {
         let k = self;
-        let TensorMut {
-            param,
-            grad,
-            state: [exp_avg, _, _],
-        } = k.tensor;
-        let n = param.len();
-        let (grad, exp_avg) = (&grad[..n], &mut exp_avg[..n]);
-        for i in 0..n {
-            let g = grad[i] * k.sign;
-            let m = exp_avg[i];
-            // The update interpolates with beta1, the momentum it keeps with beta2.
-            let direction = sign(k.beta1 * m + k.one_minus_beta1 * g);
-            param[i] = param[i] * k.decay_factor + k.neg_lr * direction;
-            // exp_avg.mul_(beta2).add_(grad, alpha=1 - beta2)
-            exp_avg[i] = k.one_minus_beta2.mul_add(g, m * k.beta2);
+        for tensor in blocks(k.tensor) {
+            let TensorMut {
+                param,
+                grad,
+                state: [exp_avg, _, _],
+            } = tensor;
+            let n = param.len();
+            let (grad, exp_avg) = (&grad[..n], &mut exp_avg[..n]);
+            for i in 0..n {
+                let g = grad[i] * k.sign;
+                let m = exp_avg[i];
+                // The update interpolates with beta1, the momentum it keeps with beta2.
+                let direction = sign(k.beta1 * m + k.one_minus_beta1 * g);
+                param[i] = param[i] * k.decay_factor + k.neg_lr * direction;
+                // exp_avg.mul_(beta2).add_(grad, alpha=1 - beta2)
+                exp_avg[i] = k.one_minus_beta2.mul_add(g, m * k.beta2);
+            }
         }
     }
 }

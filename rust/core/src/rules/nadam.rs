@@ -4,6 +4,7 @@ use super::{
     non_negative, non_negative_f32, unit_interval, GradPrologue, HyperError, Rule, TensorMut,
 };
 use crate::simd::{dispatch, Kernel};
+use crate::stream::blocks;
 use crate::Float;
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -130,27 +131,29 @@ impl<T: Float, const COUPLED: bool, const DECOUPLED: bool> Kernel
     #[inline(always)]
     fn run(self) {
         let k = self.0;
-        let TensorMut {
-            param,
-            grad,
-            state: [exp_avg, exp_avg_sq, _],
-        } = k.tensor;
-        let n = param.len();
-        let (grad, exp_avg, exp_avg_sq) = (&grad[..n], &mut exp_avg[..n], &mut exp_avg_sq[..n]);
-        for i in 0..n {
-            let mut p = param[i];
-            let g = k.grad.apply::<COUPLED>(grad[i], p);
-            if DECOUPLED {
-                p = p * k.decay_factor;
+        for tensor in blocks(k.tensor) {
+            let TensorMut {
+                param,
+                grad,
+                state: [exp_avg, exp_avg_sq, _],
+            } = tensor;
+            let n = param.len();
+            let (grad, exp_avg, exp_avg_sq) = (&grad[..n], &mut exp_avg[..n], &mut exp_avg_sq[..n]);
+            for i in 0..n {
+                let mut p = param[i];
+                let g = k.grad.apply::<COUPLED>(grad[i], p);
+                if DECOUPLED {
+                    p = p * k.decay_factor;
+                }
+                let m = exp_avg[i].lerp(g, k.one_minus_beta1);
+                // exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+                let v = (k.one_minus_beta2 * g).mul_add(g, exp_avg_sq[i] * k.beta2);
+                exp_avg[i] = m;
+                exp_avg_sq[i] = v;
+                let denom = (v / k.bias_correction2).sqrt() + k.eps;
+                p = p + k.grad_coefficient * g / denom;
+                param[i] = p + k.exp_avg_coefficient * m / denom;
             }
-            let m = exp_avg[i].lerp(g, k.one_minus_beta1);
-            // exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
-            let v = (k.one_minus_beta2 * g).mul_add(g, exp_avg_sq[i] * k.beta2);
-            exp_avg[i] = m;
-            exp_avg_sq[i] = v;
-            let denom = (v / k.bias_correction2).sqrt() + k.eps;
-            p = p + k.grad_coefficient * g / denom;
-            param[i] = p + k.exp_avg_coefficient * m / denom;
         }
     }
 }

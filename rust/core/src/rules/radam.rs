@@ -3,6 +3,7 @@
 
 use super::{non_negative_f32, unit_interval, GradPrologue, HyperError, Rule, TensorMut};
 use crate::simd::{dispatch, Kernel};
+use crate::stream::blocks;
 use crate::Float;
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -123,31 +124,33 @@ impl<T: Float, const RECTIFIED: bool, const COUPLED: bool, const DECOUPLED: bool
     #[inline(always)]
     fn run(self) {
         let k = self.0;
-        let TensorMut {
-            param,
-            grad,
-            state: [exp_avg, exp_avg_sq, _],
-        } = k.tensor;
-        let n = param.len();
-        let (grad, exp_avg, exp_avg_sq) = (&grad[..n], &mut exp_avg[..n], &mut exp_avg_sq[..n]);
-        for i in 0..n {
-            let mut p = param[i];
-            let g = k.grad.apply::<COUPLED>(grad[i], p);
-            if DECOUPLED {
-                p = p * k.decay_factor;
+        for tensor in blocks(k.tensor) {
+            let TensorMut {
+                param,
+                grad,
+                state: [exp_avg, exp_avg_sq, _],
+            } = tensor;
+            let n = param.len();
+            let (grad, exp_avg, exp_avg_sq) = (&grad[..n], &mut exp_avg[..n], &mut exp_avg_sq[..n]);
+            for i in 0..n {
+                let mut p = param[i];
+                let g = k.grad.apply::<COUPLED>(grad[i], p);
+                if DECOUPLED {
+                    p = p * k.decay_factor;
+                }
+                let m = exp_avg[i].lerp(g, k.one_minus_beta1);
+                // exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+                let v = (k.one_minus_beta2 * g).mul_add(g, exp_avg_sq[i] * k.beta2);
+                exp_avg[i] = m;
+                exp_avg_sq[i] = v;
+                let update = if RECTIFIED {
+                    let adaptive_lr = k.bias_correction2_sqrt / (v.sqrt() + k.eps);
+                    m / k.bias_correction1 * k.lr * adaptive_lr * k.rect
+                } else {
+                    m / k.bias_correction1 * k.lr
+                };
+                param[i] = p - update;
             }
-            let m = exp_avg[i].lerp(g, k.one_minus_beta1);
-            // exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
-            let v = (k.one_minus_beta2 * g).mul_add(g, exp_avg_sq[i] * k.beta2);
-            exp_avg[i] = m;
-            exp_avg_sq[i] = v;
-            let update = if RECTIFIED {
-                let adaptive_lr = k.bias_correction2_sqrt / (v.sqrt() + k.eps);
-                m / k.bias_correction1 * k.lr * adaptive_lr * k.rect
-            } else {
-                m / k.bias_correction1 * k.lr
-            };
-            param[i] = p - update;
         }
     }
 }

@@ -2,6 +2,7 @@
 
 use super::{non_negative_f32, GradPrologue, HyperError, Rule, TensorMut};
 use crate::simd::{dispatch, Kernel};
+use crate::stream::blocks;
 use crate::Float;
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -111,45 +112,47 @@ impl<T: Float, const MOMENTUM: bool, const CENTERED: bool, const DECAY: bool> Ke
     #[inline(always)]
     fn run(self) {
         let k = self.0;
-        let TensorMut {
-            param,
-            grad,
-            state: [square_avg, momentum_buffer, grad_avg],
-        } = k.tensor;
-        let n = param.len();
-        let (grad, square_avg) = (&grad[..n], &mut square_avg[..n]);
-        let momentum_buffer = if MOMENTUM {
-            &mut momentum_buffer[..n]
-        } else {
-            momentum_buffer
-        };
-        let grad_avg = if CENTERED {
-            &mut grad_avg[..n]
-        } else {
-            grad_avg
-        };
-        for i in 0..n {
-            let p = param[i];
-            let g = k.grad.apply::<DECAY>(grad[i], p);
-            // square_avg.mul_(alpha).addcmul_(grad, grad, value=1 - alpha)
-            let sq = (k.one_minus_alpha * g).mul_add(g, square_avg[i] * k.alpha);
-            square_avg[i] = sq;
-            let avg = if CENTERED {
-                let ga = grad_avg[i].lerp(g, k.one_minus_alpha);
-                grad_avg[i] = ga;
-                // square_avg.addcmul(grad_avg, grad_avg, value=-1): fused, an infinite
-                // square_avg stays infinite (two roundings would give inf - inf = NaN).
-                (-ga).mul_add(ga, sq).sqrt()
+        for tensor in blocks(k.tensor) {
+            let TensorMut {
+                param,
+                grad,
+                state: [square_avg, momentum_buffer, grad_avg],
+            } = tensor;
+            let n = param.len();
+            let (grad, square_avg) = (&grad[..n], &mut square_avg[..n]);
+            let momentum_buffer = if MOMENTUM {
+                &mut momentum_buffer[..n]
             } else {
-                sq.sqrt()
-            } + k.eps;
-            param[i] = if MOMENTUM {
-                let b = momentum_buffer[i] * k.momentum + g / avg;
-                momentum_buffer[i] = b;
-                k.neg_lr.mul_add(b, p)
-            } else {
-                p + k.neg_lr * g / avg
+                momentum_buffer
             };
+            let grad_avg = if CENTERED {
+                &mut grad_avg[..n]
+            } else {
+                grad_avg
+            };
+            for i in 0..n {
+                let p = param[i];
+                let g = k.grad.apply::<DECAY>(grad[i], p);
+                // square_avg.mul_(alpha).addcmul_(grad, grad, value=1 - alpha)
+                let sq = (k.one_minus_alpha * g).mul_add(g, square_avg[i] * k.alpha);
+                square_avg[i] = sq;
+                let avg = if CENTERED {
+                    let ga = grad_avg[i].lerp(g, k.one_minus_alpha);
+                    grad_avg[i] = ga;
+                    // square_avg.addcmul(grad_avg, grad_avg, value=-1): fused, an infinite
+                    // square_avg stays infinite (two roundings would give inf - inf = NaN).
+                    (-ga).mul_add(ga, sq).sqrt()
+                } else {
+                    sq.sqrt()
+                } + k.eps;
+                param[i] = if MOMENTUM {
+                    let b = momentum_buffer[i] * k.momentum + g / avg;
+                    momentum_buffer[i] = b;
+                    k.neg_lr.mul_add(b, p)
+                } else {
+                    p + k.neg_lr * g / avg
+                };
+            }
         }
     }
 }

@@ -3,6 +3,7 @@
 
 use super::{finite_f32, non_negative_f32, HyperError, Rule, TensorMut};
 use crate::simd::{dispatch, Kernel};
+use crate::stream::blocks;
 use crate::Float;
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -126,30 +127,32 @@ impl<T: Float> Kernel for RpropKernel<'_, T> {
     #[inline(always)]
     fn run(self) {
         let k = self;
-        let TensorMut {
-            param,
-            grad,
-            state: [prev, step_size, _],
-        } = k.tensor;
-        let n = param.len();
-        let (grad, prev, step_size) = (&grad[..n], &mut prev[..n], &mut step_size[..n]);
-        for i in 0..n {
-            let g = grad[i] * k.sign;
-            // torch maps sign(g * prev) to etaplus / etaminus / 1.
-            let agreement = g * prev[i];
-            let factor = if agreement > T::ZERO {
-                k.etaplus
-            } else if agreement < T::ZERO {
-                k.etaminus
-            } else {
-                T::ONE
-            };
-            let size = clamp(step_size[i] * factor, k.step_size_min, k.step_size_max);
-            step_size[i] = size;
-            // After a sign flip the step is skipped and the flip forgotten.
-            let g = if factor == k.etaminus { T::ZERO } else { g };
-            param[i] = param[i] + -T::ONE * sign(g) * size;
-            prev[i] = g;
+        for tensor in blocks(k.tensor) {
+            let TensorMut {
+                param,
+                grad,
+                state: [prev, step_size, _],
+            } = tensor;
+            let n = param.len();
+            let (grad, prev, step_size) = (&grad[..n], &mut prev[..n], &mut step_size[..n]);
+            for i in 0..n {
+                let g = grad[i] * k.sign;
+                // torch maps sign(g * prev) to etaplus / etaminus / 1.
+                let agreement = g * prev[i];
+                let factor = if agreement > T::ZERO {
+                    k.etaplus
+                } else if agreement < T::ZERO {
+                    k.etaminus
+                } else {
+                    T::ONE
+                };
+                let size = clamp(step_size[i] * factor, k.step_size_min, k.step_size_max);
+                step_size[i] = size;
+                // After a sign flip the step is skipped and the flip forgotten.
+                let g = if factor == k.etaminus { T::ZERO } else { g };
+                param[i] = param[i] + -T::ONE * sign(g) * size;
+                prev[i] = g;
+            }
         }
     }
 }

@@ -13,6 +13,7 @@
 
 use super::{finite, non_negative, non_negative_f32, unit_interval, HyperError, Rule, TensorMut};
 use crate::simd::{dispatch, Kernel};
+use crate::stream::blocks;
 use crate::Float;
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -216,29 +217,31 @@ impl<T: Float, const FIRST: bool, const DECAY: bool> Kernel
     #[inline(always)]
     fn run(self) {
         let k = self.0;
-        let TensorMut {
-            param,
-            grad,
-            state: [z, exp_avg_sq, _],
-        } = k.tensor;
-        let n = param.len();
-        let (grad, z, exp_avg_sq) = (&grad[..n], &mut z[..n], &mut exp_avg_sq[..n]);
-        for i in 0..n {
-            let y = param[i];
-            let z_i = if FIRST { y } else { z[i] };
-            let g = grad[i] * k.sign;
-            // exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
-            let v = (k.one_minus_beta2 * g).mul_add(g, exp_avg_sq[i] * k.beta2);
-            exp_avg_sq[i] = v;
-            let denom = (v / k.bias_correction2).sqrt() + k.eps;
-            let normalised = if DECAY {
-                k.weight_decay.mul_add(y, g / denom)
-            } else {
-                g / denom
-            };
-            // y.lerp_(z, ckp1); y.add_(grad, alpha=y_step); z.sub_(grad, alpha=lr)
-            param[i] = k.y_step.mul_add(normalised, y.lerp(z_i, k.ckp1));
-            z[i] = (-k.lr).mul_add(normalised, z_i);
+        for tensor in blocks(k.tensor) {
+            let TensorMut {
+                param,
+                grad,
+                state: [z, exp_avg_sq, _],
+            } = tensor;
+            let n = param.len();
+            let (grad, z, exp_avg_sq) = (&grad[..n], &mut z[..n], &mut exp_avg_sq[..n]);
+            for i in 0..n {
+                let y = param[i];
+                let z_i = if FIRST { y } else { z[i] };
+                let g = grad[i] * k.sign;
+                // exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+                let v = (k.one_minus_beta2 * g).mul_add(g, exp_avg_sq[i] * k.beta2);
+                exp_avg_sq[i] = v;
+                let denom = (v / k.bias_correction2).sqrt() + k.eps;
+                let normalised = if DECAY {
+                    k.weight_decay.mul_add(y, g / denom)
+                } else {
+                    g / denom
+                };
+                // y.lerp_(z, ckp1); y.add_(grad, alpha=y_step); z.sub_(grad, alpha=lr)
+                param[i] = k.y_step.mul_add(normalised, y.lerp(z_i, k.ckp1));
+                z[i] = (-k.lr).mul_add(normalised, z_i);
+            }
         }
     }
 }

@@ -2,6 +2,7 @@
 
 use super::{finite_f32, non_negative_f32, GradPrologue, HyperError, Rule, TensorMut};
 use crate::simd::{dispatch, Kernel};
+use crate::stream::blocks;
 use crate::Float;
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -122,32 +123,34 @@ impl<
     #[inline(always)]
     fn run(self) {
         let k = self.0;
-        let TensorMut {
-            param,
-            grad,
-            state: [buffer, _, _],
-        } = k.tensor;
-        let n = param.len();
-        let grad = &grad[..n];
-        let buffer = if MOMENTUM { &mut buffer[..n] } else { buffer };
-        for i in 0..n {
-            let p = param[i];
-            let mut g = k.grad.apply::<DECAY>(grad[i], p);
-            if MOMENTUM {
-                let b = if FIRST {
-                    g
-                } else {
-                    // buf.mul_(momentum).add_(grad, alpha=1 - dampening)
-                    k.one_minus_dampening.mul_add(g, buffer[i] * k.momentum)
-                };
-                buffer[i] = b;
-                g = if NESTEROV {
-                    k.momentum.mul_add(b, g)
-                } else {
-                    b
-                };
+        for tensor in blocks(k.tensor) {
+            let TensorMut {
+                param,
+                grad,
+                state: [buffer, _, _],
+            } = tensor;
+            let n = param.len();
+            let grad = &grad[..n];
+            let buffer = if MOMENTUM { &mut buffer[..n] } else { buffer };
+            for i in 0..n {
+                let p = param[i];
+                let mut g = k.grad.apply::<DECAY>(grad[i], p);
+                if MOMENTUM {
+                    let b = if FIRST {
+                        g
+                    } else {
+                        // buf.mul_(momentum).add_(grad, alpha=1 - dampening)
+                        k.one_minus_dampening.mul_add(g, buffer[i] * k.momentum)
+                    };
+                    buffer[i] = b;
+                    g = if NESTEROV {
+                        k.momentum.mul_add(b, g)
+                    } else {
+                        b
+                    };
+                }
+                param[i] = k.neg_lr.mul_add(g, p);
             }
-            param[i] = k.neg_lr.mul_add(g, p);
         }
     }
 }
