@@ -24,7 +24,6 @@ import json
 import os
 import statistics
 import sys
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -34,7 +33,7 @@ import numpy as np
 
 import optrs
 
-from .adam import YARDSTICK_ERRORS, Yardsticks, cpu_model, import_torch, yardstick_error
+from .adam import YARDSTICK_ERRORS, Yardsticks, cpu_model, import_torch, step_times_ns, yardstick_error
 
 Stepper = Callable[[], Any]
 
@@ -123,25 +122,8 @@ def torch_stepper(torch: Any, spec: Spec, flavour: str, shapes: Sequence[tuple[i
 
 
 def median_ns(step: Stepper, budget_s: float) -> float:
-    """The median ns of a step, over as many samples as fit in the budget (at least 5), batching
-    short steps so that the timer's own cost stays small."""
-    step()
-    t0 = time.perf_counter_ns()
-    step()
-    per_step = max(time.perf_counter_ns() - t0, 1)
-    inner = max(1, int(100_000 // per_step))
-    samples = max(5, min(2_000, int(budget_s * 1e9 / (inner * per_step))))
-    times = []
-    gc.disable()
-    try:
-        for _ in range(samples):
-            t0 = time.perf_counter_ns()
-            for _ in range(inner):
-                step()
-            times.append((time.perf_counter_ns() - t0) / inner)
-    finally:
-        gc.enable()
-    return statistics.median(times)
+    """The median ns of a step over the budget (adam.py's sampling: warm-up, short steps batched)."""
+    return statistics.median(step_times_ns(step, budget_s, max_samples=2_000))
 
 
 @dataclass
