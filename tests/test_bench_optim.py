@@ -48,3 +48,9 @@ def test_unknown_sets_and_optimizers_are_refused() -> None:
         with pytest.raises(SystemExit) as exit_info:
             bench_optim.main(argv)
         assert exit_info.value.code == 2
+
+
+def test_the_host_line_names_the_huge_page_mode() -> None:
+    from optrs.benchmarks.adam import transparent_hugepages
+
+    assert transparent_hugepages() in {"always", "madvise", "never", "unknown"}

@@ -33,7 +33,15 @@ import numpy as np
 
 import optrs
 
-from .adam import YARDSTICK_ERRORS, Yardsticks, cpu_model, import_torch, step_times_ns, yardstick_error
+from .adam import (
+    YARDSTICK_ERRORS,
+    Yardsticks,
+    cpu_model,
+    import_torch,
+    step_times_ns,
+    transparent_hugepages,
+    yardstick_error,
+)
 
 Stepper = Callable[[], Any]
 
@@ -195,7 +203,8 @@ def measure_set(name: str, specs: Sequence[Spec], torch: Any, ref: Yardsticks | 
 
 def markdown(rows: Sequence[Row], host: dict[str, Any]) -> str:
     lines = [f"Host: {host['cpu']}, SIMD level {host['simd_level']}, {host['threads']} threads, "
-             f"STREAM triad {host.get('stream_triad_GBps', 0):.1f} GB/s; optrs {host['optrs']}, "
+             f"STREAM triad {host.get('stream_triad_GBps', 0):.1f} GB/s, transparent huge pages "
+             f"{host.get('transparent_hugepages', 'unknown')}; optrs {host['optrs']}, "
              f"torch {host['torch'] or 'not installed'}.", ""]
     flavours = ["torch fused", "torch foreach", "torch loop"]
     header = ["set", "optimizer", "optrs", "ns/elem", "GB/s", "x best", *(f"x {f}" for f in flavours)]
@@ -278,6 +287,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     host: dict[str, Any] = {"cpu": cpu_model(), "cores": os.cpu_count(), "simd_level": optrs.simd_level(),
                             "threads": args.threads, "optrs": optrs.__version__,
                             "torch": None if torch is None else torch.__version__,
+                            "transparent_hugepages": transparent_hugepages(),
                             "load_average": round(os.getloadavg()[0], 2)}
     ref: Yardsticks | None = None
     try:
