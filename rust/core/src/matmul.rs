@@ -1,9 +1,12 @@
 //! Strided matrix products on the `gemm` crate, shared by Newton-Schulz and the convolutions.
 //!
-//! `gemm` was chosen by benchmark: on Muon's shapes it runs near 100 GFLOP/s per core here, level
-//! with `faer` and `matrixmultiply`, and on the convolutions' per-sample products (e.g. 64 x 576
-//! x 288) it is level with NumPy's OpenBLAS and ahead of `matrixmultiply` (see `nn/conv.rs`). It
-//! splits a product across the threads of the rayon pool it runs in, so on optrs's pool.
+//! `gemm` is built with its `x86-v4` feature: AVX-512 micro-kernels, chosen at run time when the
+//! CPU has AVX-512 (the AVX2/FMA ones otherwise, so the wheel still runs on any x86-64). Without
+//! it `gemm` runs AVX2 kernels everywhere, which on an AVX-512 Intel Xeon (KVM, 1 thread, fp32)
+//! capped it at the AVX2 peak, 96-100 GFLOP/s on the seed CNN's per-sample products (64 x 288 x
+//! 576) and on 512^3, where NumPy's OpenBLAS ran 131-152; with it, 149-171 GFLOP/s, ahead of
+//! OpenBLAS (issue 13; `python benches/bench_gemm.py --threads 1`). It splits a
+//! product across the threads of the rayon pool it runs in, so on optrs's pool.
 //!
 //! Determinism: `gemm` splits a product across threads by output tiles only; each output element
 //! is summed over the inner dimension in the same order whatever the thread count or

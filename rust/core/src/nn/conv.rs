@@ -5,7 +5,9 @@
 //! seed CNN's per-sample products in float32 (AMD EPYC, AVX-512): conv2's forward 64 x 576 x 288
 //! runs at 104 GFLOP/s with `gemm`, 99 with NumPy's OpenBLAS and 102 with `matrixmultiply`; its
 //! weight gradient 64 x 288 x 576 at 92, 77 and 79; its input gradient 288 x 576 x 64 at 108, 100
-//! and 114. So `gemm` it is, which also runs on optrs's pool.
+//! and 114. So `gemm` it is, which also runs on optrs's pool. (Those `gemm` figures are its AVX2
+//! kernels; with its AVX-512 ones, enabled since, the same three products run at 149-171 GFLOP/s
+//! on an Intel Xeon, 1.1-1.2x OpenBLAS there: `benches/bench_gemm.py`.)
 //!
 //! Work is split over samples (each with its own column buffer, products single-threaded), or,
 //! with fewer samples than threads, inside each product. The weight and bias gradients sum over
