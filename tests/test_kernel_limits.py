@@ -125,6 +125,7 @@ def rows() -> dict[str, Row]:
         "simd_level": Row([]),
         "force_simd_level": Row([None]),
         "build_info": Row([]),
+        "freed_memory_policy": Row([]),
         "profiler_set_enabled": Row([False]),
         "profiler_drain": Row([]),
         "profiler_now_ns": Row([]),

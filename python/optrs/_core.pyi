@@ -27,6 +27,7 @@ __all__ = [
     "avg_pool2d_backward",
     "axpy",
     "build_info",
+    "freed_memory_policy",
     "adafactor_step",
     "clip_grad_norm",
     "clip_grads_with_norm",
@@ -66,6 +67,11 @@ def force_simd_level(level: str | None = None) -> None: ...
 # How the extension was built (`optrs info`): (field, value) pairs for version, git_revision,
 # rustc, profile, target, target_features, rustflags and simd_dispatch.
 def build_info() -> list[tuple[str, str]]: ...
+
+# Whether freed memory is kept for reuse (glibc malloc thresholds set at import, so a training
+# step's arrays reuse pages instead of faulting new ones; OPTRS_KEEP_FREED_MEMORY=0 turns it off),
+# in words (rust/py/src/memory.rs).
+def freed_memory_policy() -> str: ...
 
 # Kernel timings for optrs.profiler (rust/py/src/profiling.rs): while enabled, every kernel call
 # is recorded as (name, start ns, duration ns, thread id), on the clock of profiler_now_ns and

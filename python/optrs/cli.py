@@ -36,6 +36,7 @@ def info() -> int:
         ("platform", f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPUs"),
         ("huge pages", f"transparent huge pages: {transparent_hugepages()} (NumPy asks for them on arrays "
                        "of 4 MB and up; big steps run about 8% faster with them)"),
+        ("freed memory", optrs._core.freed_memory_policy()),
         ("SIMD level", optrs.simd_level() + (f" (OPTRS_SIMD={forced})" if forced else "")),
         ("threads", f"{optrs.get_num_threads()} (OPTRS_NUM_THREADS={os.environ.get('OPTRS_NUM_THREADS', 'unset')})"),
         ("GPU adapters", gpu_adapters()),

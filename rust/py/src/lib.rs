@@ -5,6 +5,7 @@ mod arrays;
 mod engine;
 mod errors;
 mod held;
+mod memory;
 mod nn;
 mod optim;
 mod profiling;
@@ -100,6 +101,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(simd_level, m)?)?;
     m.add_function(wrap_pyfunction!(force_simd_level, m)?)?;
     m.add_function(wrap_pyfunction!(build_info, m)?)?;
+    memory::register(m)?;
     utils::register(m)?;
     profiling::register(m)?;
     vector::register(m)?;
