@@ -291,3 +291,95 @@ impl<T: Float> GradPrologue<T> {
         }
     }
 }
+
+/// Adam's moment estimates, the one place their arithmetic lives, shared by Adam, NAdam, RAdam
+/// and ADOPT (Schedule-Free AdamW, Adadelta and RMSprop share the second, [`square_average`];
+/// LAMB keeps the paper's unfused form, Adamax and Lion their own).
+#[derive(Clone, Copy)]
+pub(crate) struct Moments<T> {
+    one_minus_beta1: T,
+    beta2: T,
+    one_minus_beta2: T,
+}
+
+impl<T: Float> Moments<T> {
+    pub(crate) fn new(beta1: f64, beta2: f64) -> Self {
+        Moments {
+            one_minus_beta1: T::from_f64(1.0 - beta1),
+            beta2: T::from_f64(beta2),
+            one_minus_beta2: T::from_f64(1.0 - beta2),
+        }
+    }
+
+    /// torch's `exp_avg.lerp_(grad, 1 - beta1)`.
+    #[inline(always)]
+    pub(crate) fn first(self, exp_avg: T, grad: T) -> T {
+        exp_avg.lerp(grad, self.one_minus_beta1)
+    }
+
+    /// torch's `exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)`.
+    #[inline(always)]
+    pub(crate) fn second(self, exp_avg_sq: T, grad: T) -> T {
+        square_average(exp_avg_sq, grad, self.beta2, self.one_minus_beta2)
+    }
+}
+
+/// A running average of squares, `average * decay + (1 - decay) * grad * grad` as torch's
+/// `mul_(decay).addcmul_(grad, grad, value=1 - decay)` rounds it (one fused multiply-add): Adam's
+/// second moment, Adadelta's and RMSprop's `square_avg`.
+#[inline(always)]
+pub(crate) fn square_average<T: Float>(average: T, grad: T, decay: T, one_minus_decay: T) -> T {
+    (one_minus_decay * grad).mul_add(grad, average * decay)
+}
+
+/// A kernel whose loop has up to four branches that a step's options decide (momentum or not,
+/// coupled or decoupled weight decay, ...): [`dispatch_flags!`] turns the options into the const
+/// parameters of `run`, so each instantiated loop body is branch-free. Flags a kernel does not
+/// use are always false. Implementations mark `run` `#[inline(always)]`, as [`Kernel::run`]:
+/// it is inlined into the `#[target_feature]` wrappers of [`simd::dispatch`] and vectorised with
+/// their features.
+///
+/// [`Kernel::run`]: crate::simd::Kernel::run
+/// [`simd::dispatch`]: crate::simd::dispatch
+pub(crate) trait FlagKernel {
+    fn run<const A: bool, const B: bool, const C: bool, const D: bool>(self);
+}
+
+/// A [`FlagKernel`] with its flags fixed: the [`Kernel`](crate::simd::Kernel) that
+/// [`simd::dispatch`](crate::simd::dispatch) runs.
+pub(crate) struct Flagged<K, const A: bool, const B: bool, const C: bool, const D: bool>(pub K);
+
+impl<K: FlagKernel, const A: bool, const B: bool, const C: bool, const D: bool> crate::simd::Kernel
+    for Flagged<K, A, B, C, D>
+{
+    type Output = ();
+
+    #[inline(always)]
+    fn run(self) {
+        self.0.run::<A, B, C, D>()
+    }
+}
+
+/// `dispatch_flags!(kernel, [a, b])` runs the [`FlagKernel`] `kernel` through
+/// [`simd::dispatch`](crate::simd::dispatch) with `run::<a, b, false, false>`: up to four runtime
+/// bools become const parameters (each combination is one instantiation of the loop).
+macro_rules! dispatch_flags {
+    ($kernel:expr, [$($flag:expr),* $(,)?]) => {{
+        let kernel = $kernel;
+        $crate::rules::dispatch_flags!(@next kernel [] $($flag),*)
+    }};
+    (@next $kernel:ident [$a:tt $b:tt $c:tt $d:tt]) => {
+        $crate::simd::dispatch($crate::rules::Flagged::<_, $a, $b, $c, $d>($kernel))
+    };
+    (@next $kernel:ident [$($done:tt)*]) => {
+        $crate::rules::dispatch_flags!(@next $kernel [$($done)* false])
+    };
+    (@next $kernel:ident [$($done:tt)*] $flag:expr $(, $rest:expr)*) => {
+        if $flag {
+            $crate::rules::dispatch_flags!(@next $kernel [$($done)* true] $($rest),*)
+        } else {
+            $crate::rules::dispatch_flags!(@next $kernel [$($done)* false] $($rest),*)
+        }
+    };
+}
+pub(crate) use dispatch_flags;
