@@ -11,11 +11,13 @@ __all__ = [
     "ADOPTEngine",
     "ASGDEngine",
     "AdadeltaEngine",
+    "AdafactorEngine",
     "AdagradEngine",
     "AdamEngine",
     "AdamaxEngine",
     "LAMBEngine",
     "LionEngine",
+    "MuonEngine",
     "NAdamEngine",
     "RAdamEngine",
     "RMSpropEngine",
@@ -27,7 +29,6 @@ __all__ = [
     "avg_pool2d_backward",
     "axpy",
     "build_info",
-    "adafactor_step",
     "clip_grad_norm",
     "clip_grads_with_norm",
     "conv2d",
@@ -42,7 +43,6 @@ __all__ = [
     "matmul",
     "max_pool2d",
     "max_pool2d_backward",
-    "muon_step",
     "nll_loss",
     "nll_loss_backward",
     "profiler_drain",
@@ -200,28 +200,6 @@ def total_norm(
 def dot(a: NDArray[Any], b: NDArray[Any]) -> float: ...
 def axpy(x: NDArray[Any], y: NDArray[Any], alpha: float) -> None: ...
 
-# Muon (rust/py/src/optim/muon.rs): one step over every group; `groups` give the options and
-# len(group["params"]) params each, the lists hold every param's array, grad (None skips it) and
-# momentum buffer in group order. With every grad None it only checks the options and arrays.
-def muon_step(
-    groups: Sequence[dict[str, Any]],
-    params: Sequence[NDArray[Any]],
-    grads: Sequence[NDArray[Any] | None],
-    momentum_buffers: Sequence[NDArray[Any]],
-) -> None: ...
-
-# Adafactor (rust/py/src/optim/adafactor.rs): one step over every group, as muon_step; each
-# param's state list is [row_var, col_var] for two or more dims, else [variance], and its step
-# counter a float64 array of one element, which the step counts up. With every grad None it only
-# checks the options and arrays.
-def adafactor_step(
-    groups: Sequence[dict[str, Any]],
-    params: Sequence[NDArray[Any]],
-    grads: Sequence[NDArray[Any] | None],
-    states: Sequence[Sequence[NDArray[Any]]],
-    steps: Sequence[NDArray[np.float64]],
-) -> None: ...
-
 class _Engine(Protocol):
     """Holds an optimizer's params, state arrays and step counters between steps, and re-checks
     them (and that each group's 'params' still lists them) before each step."""
@@ -290,6 +268,12 @@ class ADOPTEngine(_Engine): ...
 
 @final
 class LAMBEngine(_Engine): ...
+
+@final
+class MuonEngine(_Engine): ...
+
+@final
+class AdafactorEngine(_Engine): ...
 
 @final
 class ScheduleFreeAdamWEngine(_Engine):

@@ -2,28 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-import numpy as np
-from numpy.typing import NDArray
-
 from .. import _core
-from ._whole import WholeTensorEngine
 from .optimizer import Optimizer, ParamsT
-
-
-class _AdafactorEngine(WholeTensorEngine):
-    """Adafactor's side of the optimizer contract: each step is one ``_core.adafactor_step`` call,
-    which also counts the steps."""
-
-    @staticmethod
-    def state_spec(group: dict[str, Any],
-                   label: str = "param group") -> tuple[list[tuple[str, float]], list[tuple[str, float]]]:
-        return [("row_var", 0.0), ("col_var", 0.0), ("variance", 0.0)], []
-
-    def _call(self, groups: list[dict[str, Any]], params: list[NDArray[Any]], grads: list[NDArray[Any] | None],
-              states: list[list[NDArray[Any]]], steps: list[NDArray[np.float64]]) -> None:
-        _core.adafactor_step(groups, params, grads, states, steps)
 
 
 class Adafactor(Optimizer):
@@ -47,7 +27,7 @@ class Adafactor(Optimizer):
     shape). ``foreach`` is accepted for compatibility and ignored.
     """
 
-    _engine_class = _AdafactorEngine
+    _engine_class = _core.AdafactorEngine
 
     def __init__(
         self,

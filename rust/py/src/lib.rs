@@ -10,7 +10,6 @@ mod optim;
 mod profiling;
 mod utils;
 mod vector;
-mod whole;
 
 use optrs_core::{pool, simd};
 use pyo3::exceptions::{PyOverflowError, PyRuntimeWarning};
@@ -118,7 +117,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<optim::adopt::ADOPTEngine>()?;
     m.add_class::<optim::lamb::LAMBEngine>()?;
     m.add_class::<optim::schedule_free_adamw::ScheduleFreeAdamWEngine>()?;
-    m.add_function(wrap_pyfunction!(optim::muon::muon_step, m)?)?;
-    m.add_function(wrap_pyfunction!(optim::adafactor::adafactor_step, m)?)?;
+    m.add_class::<optim::muon::MuonEngine>()?;
+    m.add_class::<optim::adafactor::AdafactorEngine>()?;
     Ok(())
 }

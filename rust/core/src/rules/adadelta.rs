@@ -43,7 +43,7 @@ impl Rule for Adadelta {
 
     type Scalars = ();
 
-    fn scalars(&self, _step: u64, _: &mut [f64]) {}
+    fn scalars(&self, _step: u64, _: &mut [f64], _: &[usize]) {}
 
     fn update<T: Float>(&self, _: &(), tensor: TensorMut<'_, T>) {
         let kernel = AdadeltaKernel {

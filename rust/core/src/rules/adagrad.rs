@@ -54,7 +54,7 @@ impl Rule for Adagrad {
     /// The decayed learning rate.
     type Scalars = f64;
 
-    fn scalars(&self, step: u64, _: &mut [f64]) -> f64 {
+    fn scalars(&self, step: u64, _: &mut [f64], _: &[usize]) -> f64 {
         self.lr / (1.0 + (step as f64 - 1.0) * self.lr_decay)
     }
 

@@ -56,7 +56,7 @@ impl Rule for Adam {
 
     type Scalars = AdamScalars;
 
-    fn scalars(&self, step: u64, _: &mut [f64]) -> AdamScalars {
+    fn scalars(&self, step: u64, _: &mut [f64], _: &[usize]) -> AdamScalars {
         let step = step as f64;
         let bias_correction1 = 1.0 - self.beta1.powf(step);
         let bias_correction2 = 1.0 - self.beta2.powf(step);

@@ -47,7 +47,7 @@ impl Rule for Adamax {
     /// torch's `clr = lr / (1 - beta1 ** step)`.
     type Scalars = f64;
 
-    fn scalars(&self, step: u64, _: &mut [f64]) -> f64 {
+    fn scalars(&self, step: u64, _: &mut [f64], _: &[usize]) -> f64 {
         self.lr / (1.0 - self.beta1.powf(step as f64))
     }
 

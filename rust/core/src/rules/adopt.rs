@@ -65,7 +65,7 @@ impl Rule for Adopt {
 
     type Scalars = AdoptScalars;
 
-    fn scalars(&self, step: u64, _: &mut [f64]) -> AdoptScalars {
+    fn scalars(&self, step: u64, _: &mut [f64], _: &[usize]) -> AdoptScalars {
         if step == 1 {
             return AdoptScalars::Initialise;
         }

@@ -95,7 +95,7 @@ impl Rule for Asgd {
 
     type Scalars = AsgdScalars;
 
-    fn scalars(&self, step: u64, scalar_state: &mut [f64]) -> AsgdScalars {
+    fn scalars(&self, step: u64, scalar_state: &mut [f64], _: &[usize]) -> AsgdScalars {
         let current = AsgdScalars {
             eta: scalar_state[0],
             mu: scalar_state[1],

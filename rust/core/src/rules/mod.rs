@@ -3,7 +3,10 @@
 //! A rule is its hyperparameters (one value per param group). It names the per-element state
 //! buffers it keeps and updates one tensor, or any contiguous piece of one, in place. Most rules
 //! are element-wise, so the driver may split a tensor anywhere without changing a single bit;
-//! a rule that needs whole tensors (LAMB's per-tensor norms) runs a step's tensors itself.
+//! a rule that needs whole tensors runs a step's tensors itself (LAMB's per-tensor norms), and a
+//! rule may also see each tensor's shape and keep state buffers of shapes of their own
+//! ([`Rule::SHAPED`]: Muon's matrices, Adafactor's row and column factors). Every optimizer
+//! with a Rust update is one of these rules, stepped by the bindings' one engine.
 
 mod adadelta;
 pub mod adafactor;
@@ -66,6 +69,17 @@ impl<'a, T> TensorMut<'a, T> {
         TensorMut { param, grad, state }
     }
 
+    /// A whole tensor of a [`Rule::SHAPED`] rule, whose state buffers have lengths of their own
+    /// (given by [`Rule::state_shape`]). It is never split: its rule's `run` sees it whole.
+    pub fn shaped(param: &'a mut [T], grad: &'a [T], state: [&'a mut [T]; MAX_STATE]) -> Self {
+        assert_eq!(
+            grad.len(),
+            param.len(),
+            "grad length differs from param length"
+        );
+        TensorMut { param, grad, state }
+    }
+
     pub fn len(&self) -> usize {
         self.param.len()
     }
@@ -124,6 +138,30 @@ pub trait Rule: Copy + Send + Sync + 'static {
     /// Checks the hyperparameters, as torch's constructor does (and also rejects NaN and inf).
     fn validate(&self) -> Result<(), HyperError>;
 
+    /// Whether the rule sees each tensor's shape: its [`scalars`](Rule::scalars) depend on it,
+    /// its state buffers may have shapes of their own ([`state_shape`](Rule::state_shape)), and
+    /// its [`run`](Rule::run) gets each tensor whole. Element-wise rules ignore shapes.
+    const SHAPED: bool = false;
+
+    /// The shape of state buffer `slot` of a param of `shape`, or None where such a param keeps
+    /// no such buffer (Adafactor's `variance` of a matrix). The param's own shape unless
+    /// [`SHAPED`](Rule::SHAPED).
+    fn state_shape(&self, _slot: usize, shape: &[usize]) -> Option<Vec<usize>> {
+        Some(shape.to_vec())
+    }
+
+    /// Why a param of `shape` cannot be optimized, if it cannot: when it is registered, and with
+    /// `stepping` when it is about to take a step (Muon takes matrices only; Adafactor cannot
+    /// step a param without elements).
+    fn check_shape(&self, _shape: &[usize], _stepping: bool) -> Result<(), String> {
+        Ok(())
+    }
+
+    /// Sets the options that torch resolves from the dtype of a group's first param with a grad
+    /// in each step (Adafactor's `eps1=None`), given that dtype's machine epsilon; called once
+    /// per group and step, before any tensor's scalars.
+    fn resolve_dtype(&mut self, _epsilon: f64) {}
+
     /// Names of the per-param scalar state besides the step count (NAdam's `mu_product`,
     /// ASGD's `eta` and `mu`), with torch's names.
     fn scalar_state_names(&self) -> &'static [&'static str] {
@@ -141,8 +179,9 @@ pub trait Rule: Copy + Send + Sync + 'static {
     type Scalars: Copy + Send + Sync;
 
     /// The scalars of a tensor's `step`-th step (1 on its first); advances `scalar_state`
-    /// (in the order of `scalar_state_names`) to after this step.
-    fn scalars(&self, step: u64, scalar_state: &mut [f64]) -> Self::Scalars;
+    /// (in the order of `scalar_state_names`) to after this step. `shape` is the tensor's, which
+    /// only [`SHAPED`](Rule::SHAPED) rules read.
+    fn scalars(&self, step: u64, scalar_state: &mut [f64], shape: &[usize]) -> Self::Scalars;
 
     /// Updates one tensor in place; element-wise rules (those that keep the default [`run`])
     /// also update any contiguous piece of one.

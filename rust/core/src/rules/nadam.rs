@@ -67,7 +67,7 @@ impl Rule for NAdam {
 
     type Scalars = NAdamScalars;
 
-    fn scalars(&self, step: u64, scalar_state: &mut [f64]) -> NAdamScalars {
+    fn scalars(&self, step: u64, scalar_state: &mut [f64], _: &[usize]) -> NAdamScalars {
         let step = step as f64;
         let mu = self.beta1 * (1.0 - 0.5 * 0.96f64.powf(step * self.momentum_decay));
         let mu_next = self.beta1 * (1.0 - 0.5 * 0.96f64.powf((step + 1.0) * self.momentum_decay));

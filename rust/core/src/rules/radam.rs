@@ -57,7 +57,7 @@ impl Rule for RAdam {
 
     type Scalars = RAdamScalars;
 
-    fn scalars(&self, step: u64, _: &mut [f64]) -> RAdamScalars {
+    fn scalars(&self, step: u64, _: &mut [f64], _: &[usize]) -> RAdamScalars {
         let step = step as f64;
         let bias_correction2 = 1.0 - self.beta2.powf(step);
         let rho_inf = 2.0 / (1.0 - self.beta2) - 1.0;

@@ -164,7 +164,7 @@ impl Rule for ScheduleFreeAdamW {
 
     type Scalars = ScheduleFreeScalars;
 
-    fn scalars(&self, step: u64, _: &mut [f64]) -> ScheduleFreeScalars {
+    fn scalars(&self, step: u64, _: &mut [f64], _: &[usize]) -> ScheduleFreeScalars {
         ScheduleFreeScalars {
             first: step == 1,
             ..self.schedule()
@@ -256,7 +256,7 @@ impl Rule for SwitchPoint {
 
     type Scalars = ();
 
-    fn scalars(&self, _step: u64, _: &mut [f64]) {}
+    fn scalars(&self, _step: u64, _: &mut [f64], _: &[usize]) {}
 
     fn update<T: Float>(&self, _: &(), tensor: TensorMut<'_, T>) {
         dispatch(SwitchKernel {

@@ -58,7 +58,7 @@ impl Rule for Sgd {
     /// Whether this is the tensor's first step, which starts the momentum buffer.
     type Scalars = bool;
 
-    fn scalars(&self, step: u64, _: &mut [f64]) -> bool {
+    fn scalars(&self, step: u64, _: &mut [f64], _: &[usize]) -> bool {
         step == 1
     }
 
