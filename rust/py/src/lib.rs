@@ -103,21 +103,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     profiling::register(m)?;
     vector::register(m)?;
     nn::register(m)?;
-    m.add_class::<optim::sgd::SGDEngine>()?;
-    m.add_class::<optim::adam::AdamEngine>()?;
-    m.add_class::<optim::adagrad::AdagradEngine>()?;
-    m.add_class::<optim::adadelta::AdadeltaEngine>()?;
-    m.add_class::<optim::rmsprop::RMSpropEngine>()?;
-    m.add_class::<optim::adamax::AdamaxEngine>()?;
-    m.add_class::<optim::nadam::NAdamEngine>()?;
-    m.add_class::<optim::radam::RAdamEngine>()?;
-    m.add_class::<optim::rprop::RpropEngine>()?;
-    m.add_class::<optim::asgd::ASGDEngine>()?;
-    m.add_class::<optim::lion::LionEngine>()?;
-    m.add_class::<optim::adopt::ADOPTEngine>()?;
-    m.add_class::<optim::lamb::LAMBEngine>()?;
-    m.add_class::<optim::schedule_free_adamw::ScheduleFreeAdamWEngine>()?;
-    m.add_class::<optim::muon::MuonEngine>()?;
-    m.add_class::<optim::adafactor::AdafactorEngine>()?;
+    optim::register(m)?;
     Ok(())
 }

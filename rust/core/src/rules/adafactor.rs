@@ -15,6 +15,8 @@
 //! sums row by row), and the blocks' partial sums are added in block order. So every result is
 //! bit-identical on any number of threads and at any SIMD level (tested).
 
+// This file is declared with a path attribute (see build.rs), so its module names its file.
+#[path = "adafactor/kernels.rs"]
 mod kernels;
 
 use super::{non_negative_f32, HyperError, Rule, TensorMut};

@@ -8,37 +8,8 @@
 //! ([`Rule::SHAPED`]: Muon's matrices, Adafactor's row and column factors). Every optimizer
 //! with a Rust update is one of these rules, stepped by the bindings' one engine.
 
-mod adadelta;
-pub mod adafactor;
-mod adagrad;
-mod adam;
-mod adamax;
-mod adopt;
-mod asgd;
-mod lamb;
-mod lion;
-pub mod muon;
-mod nadam;
-mod radam;
-mod rmsprop;
-mod rprop;
-mod schedule_free_adamw;
-mod sgd;
-
-pub use adadelta::Adadelta;
-pub use adagrad::Adagrad;
-pub use adam::{Adam, AdamScalars};
-pub use adamax::Adamax;
-pub use adopt::{Adopt, AdoptScalars};
-pub use asgd::{Asgd, AsgdScalars};
-pub use lamb::{Lamb, LambScalars};
-pub use lion::Lion;
-pub use nadam::{NAdam, NAdamScalars};
-pub use radam::{RAdam, RAdamScalars};
-pub use rmsprop::RMSprop;
-pub use rprop::Rprop;
-pub use schedule_free_adamw::{GroupSchedule, ScheduleFreeAdamW, ScheduleFreeScalars, SwitchPoint};
-pub use sgd::Sgd;
+// One module per file of this directory, and its rule types re-exported (build.rs writes this).
+include!(concat!(env!("OUT_DIR"), "/rules.rs"));
 
 use crate::driver::{self, Work};
 use crate::Float;
