@@ -217,7 +217,7 @@ def public(names: list[str]) -> set[str]:
 
 
 ENGINES = sorted(n for n in public(dir(_core)) if n.endswith("Engine"))
-ENGINE_METHODS = {"state_spec", "add_group", "refresh", "step", "apply", "set_train_mode"}
+ENGINE_METHODS = {"state_spec", "state_shapes", "add_group", "refresh", "step", "apply", "set_train_mode"}
 
 
 def test_every_entry_point_has_a_row() -> None:
@@ -290,9 +290,8 @@ def arrays_for(cls: Any, group: dict[str, Any], params: list[np.ndarray]) -> Reg
     """Fresh state for `params`, of the shapes the optimizer gives each buffer (Adafactor's factors
     have shapes of their own)."""
     spec, scalars = cls.state_spec(group)
-    state_shape = optimizers()[cls.__name__]._state_shape
-    states = [[np.zeros(shape, p.dtype) for name, _ in spec if (shape := state_shape(name, p.shape)) is not None]
-              for p in params]
+    states = [[np.zeros(shape, p.dtype) for shape in shapes if shape is not None]
+              for p, shapes in zip(params, cls.state_shapes(group, [p.shape for p in params]))]
     return Registered(cls(), group, params, states, [np.zeros(1 + len(scalars)) for _ in params])
 
 
@@ -307,6 +306,7 @@ def test_engines_take_absurd_options_and_sizes(engine: str) -> None:
         for bad in [group, *absurd_groups(group)]:
             call(cls.state_spec, bad)
             call(cls.state_spec, bad, "label")
+            call(cls.state_shapes, bad, [(2, 3), (4,)])
             base = arrays_for(cls, group, [PARAM()])
             call(base.engine.add_group, bad, base.params, base.states, base.steps, "p")
             call(cls.apply, bad, base.params, [PARAM()], base.states, base.steps)
@@ -329,6 +329,8 @@ def test_engines_take_absurd_options_and_sizes(engine: str) -> None:
             registered.engine.add_group(group, registered.params, registered.states, registered.steps, "p")
             call(registered.engine.step, [array], [group])
             call(registered.engine.refresh, [array])
+        for value in ABSURD:
+            call(cls.state_shapes, group, [(value, 3), (2, value, 1), (value,)])
         for count in ABSURD:
             call(arrays_for(cls, group, [PARAM()]).engine.step, [PARAM()] * (count % 7), [group])
 

@@ -194,6 +194,11 @@ class _Engine(Protocol):
     def state_spec(
         group: dict[str, Any], label: str = "param group"
     ) -> tuple[list[tuple[str, float]], list[tuple[str, float]]]: ...
+    # Per param of each shape, the shape of each state buffer (None: such a param keeps none).
+    @staticmethod
+    def state_shapes(
+        group: dict[str, Any], shapes: Sequence[Sequence[int]], label: str = "param group"
+    ) -> list[list[list[int] | None]]: ...
     def add_group(
         self,
         group: dict[str, Any],

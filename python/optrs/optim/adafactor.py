@@ -47,13 +47,3 @@ class Adafactor(Optimizer):
         defaults = dict(lr=lr, beta2_decay=beta2_decay, eps=pair, d=d, weight_decay=weight_decay,
                         maximize=maximize)
         super().__init__(params, defaults)
-
-    @staticmethod
-    def _state_shape(name: str, shape: tuple[int, ...]) -> tuple[int, ...] | None:
-        if len(shape) < 2:
-            return shape if name == "variance" else None
-        if name == "row_var":
-            return (*shape[:-1], 1)
-        if name == "col_var":
-            return (*shape[:-2], 1, shape[-1])
-        return None

@@ -301,6 +301,10 @@ class _NoEngine:
     def state_spec(group: dict[str, Any], where: str) -> tuple[list[tuple[str, float]], list[tuple[str, float]]]:
         return [], []
 
+    @staticmethod
+    def state_shapes(group: dict[str, Any], shapes: list[tuple[int, ...]], label: str) -> list[list[list[int] | None]]:
+        return [[] for _ in shapes]
+
     def add_group(self, group: dict[str, Any], params: list[NDArray[Any]], states: list[list[NDArray[Any]]],
                   steps: list[NDArray[Any]], prefix: str) -> None:
         _check_options(group)

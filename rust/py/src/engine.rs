@@ -175,6 +175,25 @@ pub fn state_spec<R: FromGroup>(group: &Bound<'_, PyAny>, label: &str) -> PyResu
     ))
 }
 
+/// The shape of each state buffer (in `state_spec`'s order, None where a param of that shape keeps
+/// no such buffer) of a param of each of `shapes`, for a group with these options: the param's own
+/// shape, unless the rule keeps buffers of other shapes (Adafactor's factors).
+pub fn state_shapes<R: FromGroup>(
+    group: &Bound<'_, PyAny>,
+    shapes: &Bound<'_, PyAny>,
+    label: &str,
+) -> PyResult<Vec<Vec<Option<Vec<usize>>>>> {
+    let rule: R = group_rule(group, &|| label.to_string())?;
+    let count = rule.state_names().len();
+    shapes
+        .try_iter()?
+        .map(|shape| {
+            let shape: Vec<usize> = shape?.extract()?;
+            Ok((0..count).map(|k| rule.state_shape(k, &shape)).collect())
+        })
+        .collect()
+}
+
 /// What to do about a param that changed since it was registered.
 fn param_fix() -> String {
     "the optimizer keeps state for the array as registered, so undo the change, or give the \
@@ -905,6 +924,17 @@ macro_rules! engine_class {
                 label: &str,
             ) -> pyo3::PyResult<($crate::engine::Spec, $crate::engine::Spec)> {
                 $crate::engine::state_spec::<$rule>(group, label)
+            }
+
+            /// The shapes of the state buffers of params of `shapes` (see `state_shapes`).
+            #[staticmethod]
+            #[pyo3(signature = (group, shapes, label = "param group"))]
+            fn state_shapes(
+                group: &pyo3::Bound<'_, pyo3::PyAny>,
+                shapes: &pyo3::Bound<'_, pyo3::PyAny>,
+                label: &str,
+            ) -> pyo3::PyResult<Vec<Vec<Option<Vec<usize>>>>> {
+                $crate::engine::state_shapes::<$rule>(group, shapes, label)
             }
 
             fn add_group(
