@@ -607,6 +607,12 @@ impl<R: FromGroup> Engine<R> {
             for index in group.slots.clone() {
                 self.check_slot(py, index)?;
                 let slot = &self.slots[index];
+                // The buffer is read in the grad's place, as `len` elements.
+                assert_eq!(
+                    slot.state_lens.get(state),
+                    Some(&slot.len),
+                    "state buffer {state} is not shaped like its param"
+                );
                 if slot.step_count() == 0.0 || slot.len == 0 {
                     continue;
                 }
