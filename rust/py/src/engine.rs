@@ -86,11 +86,13 @@ pub fn wrong_type(key: &Bound<'_, PyString>, value: &Bound<'_, PyAny>, expected:
 /// One param and everything the step writes for it.
 struct Slot {
     param: Held,
-    /// Elements of the param (and of each state buffer), as registered.
+    /// Elements of the param, as registered (and of each state buffer, unless the rule is
+    /// `SHAPED`).
     len: usize,
-    /// State buffers in the rule's slot order (those a param of this shape keeps), named by
-    /// `names`, of `state_lens` elements each.
+    /// The state buffers a param of this shape keeps, in the rule's slot order: the rule's slot
+    /// `kept[k]`, named `names[k]`, of `state_lens[k]` elements.
     state: Vec<Held>,
+    kept: Vec<usize>,
     names: Vec<&'static str>,
     state_lens: Vec<usize>,
     /// The step count, then the rule's per-param scalar state: `step_len` float64s.
@@ -258,10 +260,12 @@ impl<R: FromGroup> Engine<R> {
                 invalid_param(format!("{label} has shape {}: {why}", shape_str(shape)))
             })?;
             // The buffers a param of this shape keeps, and their shapes.
-            let (names, shapes): (Vec<&'static str>, Vec<Vec<usize>>) = (all_names.iter())
-                .enumerate()
-                .filter_map(|(k, &name)| Some((name, rule.state_shape(k, shape)?)))
-                .unzip();
+            let buffers: Vec<(usize, Vec<usize>)> = (0..all_names.len())
+                .filter_map(|k| Some((k, rule.state_shape(k, shape)?)))
+                .collect();
+            let kept: Vec<usize> = buffers.iter().map(|&(k, _)| k).collect();
+            let names: Vec<&'static str> = kept.iter().map(|&k| all_names[k]).collect();
+            let shapes: Vec<&Vec<usize>> = buffers.iter().map(|(_, shape)| shape).collect();
             let state: Vec<Bound<'_, PyAny>> = state.try_iter()?.collect::<PyResult<_>>()?;
             if state.len() != names.len() {
                 return Err(invalid_param(format!(
@@ -274,7 +278,7 @@ impl<R: FromGroup> Engine<R> {
             }
             let mut held = Vec::with_capacity(names.len());
             let mut state_lens = Vec::with_capacity(names.len());
-            for ((buffer, name), needs) in state.iter().zip(&names).zip(&shapes) {
+            for ((buffer, name), &needs) in state.iter().zip(&names).zip(&shapes) {
                 let what = || format!("{label}'s state '{name}'");
                 let buffer_info = check_array(buffer, &what, Access::Write)?;
                 check_same_layout(&info, &buffer_info, needs, &what())?;
@@ -294,6 +298,7 @@ impl<R: FromGroup> Engine<R> {
                 param: Held::new(&info),
                 len: info.len,
                 state: held,
+                kept,
                 names,
                 state_lens,
                 step: Held::new(&step_info),
@@ -550,7 +555,7 @@ impl<R: FromGroup> Engine<R> {
             for (k, value) in scalars[1..].iter_mut().enumerate() {
                 *value = rule.initial_scalar_state(k);
             }
-            for (k, (held, &len)) in slot.state.iter().zip(&slot.state_lens).enumerate() {
+            for ((held, &len), &k) in slot.state.iter().zip(&slot.state_lens).zip(&slot.kept) {
                 fills.push((held.data(), len, slot.param.dtype(), rule.initial_state(k)));
             }
         }
