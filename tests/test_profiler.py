@@ -340,8 +340,8 @@ def test_other_optimizers_and_utilities_are_recorded() -> None:
         optrs.utils.clip_grad_norm_([v], 1.0)
         lbfgs.step(closure)
     averages = by_key(prof.key_averages())
-    for name in ["Optimizer.step#Muon.step", "_core.muon_step", "Optimizer.step#Adafactor.step",
-                 "_core.adafactor_step", "_core.clip_grad_norm", "Optimizer.step#LBFGS.step", "_core.dot",
+    for name in ["Optimizer.step#Muon.step", "_core.MuonEngine.step", "Optimizer.step#Adafactor.step",
+                 "_core.AdafactorEngine.step", "_core.clip_grad_norm", "Optimizer.step#LBFGS.step", "_core.dot",
                  "_core.axpy", "SubBackward"]:
         assert name in averages, name
     lbfgs_event = next(e for e in prof.events() if e.name == "Optimizer.step#LBFGS.step")

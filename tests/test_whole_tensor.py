@@ -1,5 +1,5 @@
-"""The optimizer contract of the optimizers whose step needs each tensor whole (Muon, Adafactor;
-python/optrs/optim/_whole.py, rust/py/src/whole.rs): Parameters, closures, state_dict,
+"""The optimizer contract of the optimizers whose rules see each tensor whole (Muon, Adafactor:
+`Rule::SHAPED` rules behind the one engine, rust/py/src/engine.rs): Parameters, closures, state_dict,
 concurrency, and bad input rejected with a message naming the param before anything changes.
 Their arithmetic and the checks of their own state are in test_muon.py and test_adafactor.py."""
 

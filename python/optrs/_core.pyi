@@ -8,27 +8,12 @@ from numpy.typing import NDArray
 
 __version__: str
 __all__ = [
-    "ADOPTEngine",
-    "ASGDEngine",
-    "AdadeltaEngine",
-    "AdagradEngine",
-    "AdamEngine",
-    "AdamaxEngine",
-    "LAMBEngine",
-    "LionEngine",
-    "NAdamEngine",
-    "RAdamEngine",
-    "RMSpropEngine",
-    "RpropEngine",
-    "SGDEngine",
     "ScheduleFreeAdamWEngine",
     "__version__",
     "avg_pool2d",
     "avg_pool2d_backward",
     "axpy",
     "build_info",
-    "freed_memory_policy",
-    "adafactor_step",
     "clip_grad_norm",
     "clip_grads_with_norm",
     "conv2d",
@@ -37,13 +22,13 @@ __all__ = [
     "cross_entropy_backward",
     "dot",
     "force_simd_level",
+    "freed_memory_policy",
     "get_num_threads",
     "log_softmax",
     "log_softmax_backward",
     "matmul",
     "max_pool2d",
     "max_pool2d_backward",
-    "muon_step",
     "nll_loss",
     "nll_loss_backward",
     "profiler_drain",
@@ -206,28 +191,6 @@ def total_norm(
 def dot(a: NDArray[Any], b: NDArray[Any]) -> float: ...
 def axpy(x: NDArray[Any], y: NDArray[Any], alpha: float) -> None: ...
 
-# Muon (rust/py/src/optim/muon.rs): one step over every group; `groups` give the options and
-# len(group["params"]) params each, the lists hold every param's array, grad (None skips it) and
-# momentum buffer in group order. With every grad None it only checks the options and arrays.
-def muon_step(
-    groups: Sequence[dict[str, Any]],
-    params: Sequence[NDArray[Any]],
-    grads: Sequence[NDArray[Any] | None],
-    momentum_buffers: Sequence[NDArray[Any]],
-) -> None: ...
-
-# Adafactor (rust/py/src/optim/adafactor.rs): one step over every group, as muon_step; each
-# param's state list is [row_var, col_var] for two or more dims, else [variance], and its step
-# counter a float64 array of one element, which the step counts up. With every grad None it only
-# checks the options and arrays.
-def adafactor_step(
-    groups: Sequence[dict[str, Any]],
-    params: Sequence[NDArray[Any]],
-    grads: Sequence[NDArray[Any] | None],
-    states: Sequence[Sequence[NDArray[Any]]],
-    steps: Sequence[NDArray[np.float64]],
-) -> None: ...
-
 class _Engine(Protocol):
     """Holds an optimizer's params, state arrays and step counters between steps, and re-checks
     them (and that each group's 'params' still lists them) before each step."""
@@ -237,6 +200,11 @@ class _Engine(Protocol):
     def state_spec(
         group: dict[str, Any], label: str = "param group"
     ) -> tuple[list[tuple[str, float]], list[tuple[str, float]]]: ...
+    # Per param of each shape, the shape of each state buffer (None: such a param keeps none).
+    @staticmethod
+    def state_shapes(
+        group: dict[str, Any], shapes: Sequence[Sequence[int]], label: str = "param group"
+    ) -> list[list[list[int] | None]]: ...
     def add_group(
         self,
         group: dict[str, Any],
@@ -257,45 +225,11 @@ class _Engine(Protocol):
         steps: Sequence[NDArray[np.float64]],
     ) -> None: ...
 
-# One engine per optimizer (rust/py/src/optim/), all with _Engine's methods.
-@final
-class SGDEngine(_Engine): ...
-
-@final
-class AdamEngine(_Engine): ...
-
-@final
-class AdagradEngine(_Engine): ...
-
-@final
-class AdadeltaEngine(_Engine): ...
-
-@final
-class RMSpropEngine(_Engine): ...
-
-@final
-class AdamaxEngine(_Engine): ...
-
-@final
-class NAdamEngine(_Engine): ...
-
-@final
-class RAdamEngine(_Engine): ...
-
-@final
-class RpropEngine(_Engine): ...
-
-@final
-class ASGDEngine(_Engine): ...
-
-@final
-class LionEngine(_Engine): ...
-
-@final
-class ADOPTEngine(_Engine): ...
-
-@final
-class LAMBEngine(_Engine): ...
+# One engine per optimizer, each defined by its file in rust/py/src/optim/ (`SGDEngine`,
+# `AdamEngine`, ...: the optimizer's class name and "Engine"), all with _Engine's methods; the
+# build script registers every file's engine, so the stub names only those with methods of their
+# own.
+def __getattr__(name: str) -> type[_Engine]: ...
 
 @final
 class ScheduleFreeAdamWEngine(_Engine):

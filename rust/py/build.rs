@@ -1,14 +1,18 @@
 //! Records how the extension was built, for `optrs info` (`_core.build_info()`): the git revision
 //! of the sources, the compiler, the profile, and the target features every path may assume (the
-//! baseline: wider SIMD is picked at run time, see optrs-core's `simd.rs`).
+//! baseline: wider SIMD is picked at run time, see optrs-core's `simd.rs`). And declares the
+//! optimizers' bindings: every file in `src/optim/` (but `mod.rs`) is one optimizer's, so adding
+//! one is adding its file (`optimizers` below).
 
 use std::env;
+use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 fn main() {
     let manifest =
         PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
+    optimizers(&manifest);
     set("OPTRS_GIT_REVISION", &git_revision(&manifest));
     let rustc = env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
     set(
@@ -54,6 +58,48 @@ fn main() {
         },
     );
     println!("cargo:rerun-if-env-changed=OPTRS_GIT_REVISION");
+}
+
+/// Writes `$OUT_DIR/optim.rs`, which `src/optim/mod.rs` includes: `pub mod <file>;` for each file
+/// of `src/optim/`, and `register`, which adds each engine class the files define with
+/// `engine_class!` to the extension module.
+fn optimizers(manifest: &Path) {
+    let dir = manifest.join("src").join("optim");
+    println!("cargo:rerun-if-changed={}", dir.display());
+    let mut files: Vec<PathBuf> = fs::read_dir(&dir)
+        .expect("src/optim is readable")
+        .map(|entry| entry.expect("src/optim is readable").path())
+        .filter(|path| path.extension().is_some_and(|e| e == "rs") && !path.ends_with("mod.rs"))
+        .collect();
+    files.sort();
+    let mut modules = String::new();
+    let mut classes = String::new();
+    for path in files {
+        let module = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .expect("a UTF-8 file name");
+        // Absolute: an included `mod` would be looked for beside the generated file.
+        modules += &format!(
+            "#[path = {:?}]\npub mod {module};\n",
+            path.display().to_string()
+        );
+        let source = fs::read_to_string(&path).expect("a binding file is readable");
+        // Each `engine_class!(Class, ...)` at the start of a line (rustfmt may break after the
+        // parenthesis).
+        for (at, _) in source.match_indices("\nengine_class!(") {
+            let rest = &source[at + "\nengine_class!(".len()..];
+            let class = rest.split(',').next().expect("engine_class!(Class, ...)");
+            classes += &format!("    m.add_class::<{module}::{}>()?;\n", class.trim());
+        }
+    }
+    let out = format!(
+        "{modules}\n/// Adds every optimizer's engine class to the extension module.\n\
+         pub fn register(m: &pyo3::Bound<'_, pyo3::types::PyModule>) -> pyo3::PyResult<()> {{\n\
+         \x20   use pyo3::types::PyModuleMethods;\n{classes}    Ok(())\n}}\n"
+    );
+    let target = PathBuf::from(env::var("OUT_DIR").expect("cargo sets OUT_DIR")).join("optim.rs");
+    fs::write(target, out).expect("OUT_DIR is writeable");
 }
 
 fn set(name: &str, value: &str) {

@@ -323,6 +323,7 @@ def functional_cases(draw: st.DrawFn) -> dict[str, Any]:
 
 @st.composite
 def whole_tensor_cases(draw: st.DrawFn) -> dict[str, Any]:
+    """The engines of rules whose state has shapes of its own (Muon, Adafactor), with such state."""
     f = draw(dtypes)
     shapes = draw(st.lists(st.sampled_from([(3, 4), (4, 3), (1, 1), (0, 3), (5,), (2, 2, 3), ()]), min_size=1,
                            max_size=2))
@@ -332,8 +333,10 @@ def whole_tensor_cases(draw: st.DrawFn) -> dict[str, Any]:
         group = {"lr": 0.01, "weight_decay": 0.1, "momentum": 0.95, "nesterov": True,
                  "ns_coefficients": (3.4445, -4.775, 2.0315), "eps": 1e-7, "ns_steps": 5, "adjust_lr_fn": None,
                  **draw(options("Muon")), "params": [None] * len(shapes)}
-        buffers = ("seq", [draw(arr(s, f)) for s in shapes])
-        return draw(perturbed("muon_step", [("val", [group]), params, grads, buffers], writes=True))
+        buffers = ("seq", [("seq", [draw(arr(s, f))]) for s in shapes])
+        counters = ("seq", [draw(arr((1,), "float64")) for _ in shapes])
+        return draw(perturbed("MuonEngine.apply", [val(group, "group"), params, grads, buffers, counters],
+                              writes=True))
     group = {"lr": 0.01, "beta2_decay": -0.8, "eps": (None, 1e-3), "d": 1.0, "weight_decay": 0.0, "maximize": False,
              **draw(options("Adafactor")), "params": [None] * len(shapes)}
 
@@ -343,7 +346,7 @@ def whole_tensor_cases(draw: st.DrawFn) -> dict[str, Any]:
         return ("seq", [draw(arr(s, f))])
     states = ("seq", [state(s) for s in shapes])
     steps = ("seq", [draw(arr((1,), "float64")) for _ in shapes])
-    return draw(perturbed("adafactor_step", [("val", [group]), params, grads, states, steps], writes=True))
+    return draw(perturbed("AdafactorEngine.apply", [val(group, "group"), params, grads, states, steps], writes=True))
 
 
 ALL_CASES = st.one_of(conv_cases(), pool_cases(), activation_cases(), loss_cases(), linear_cases(), norm_cases(),

@@ -2,28 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-import numpy as np
-from numpy.typing import NDArray
-
 from .. import _core
-from ._whole import WholeTensorEngine
 from .optimizer import Optimizer, ParamsT
-
-
-class _AdafactorEngine(WholeTensorEngine):
-    """Adafactor's side of the optimizer contract: each step is one ``_core.adafactor_step`` call,
-    which also counts the steps."""
-
-    @staticmethod
-    def state_spec(group: dict[str, Any],
-                   label: str = "param group") -> tuple[list[tuple[str, float]], list[tuple[str, float]]]:
-        return [("row_var", 0.0), ("col_var", 0.0), ("variance", 0.0)], []
-
-    def _call(self, groups: list[dict[str, Any]], params: list[NDArray[Any]], grads: list[NDArray[Any] | None],
-              states: list[list[NDArray[Any]]], steps: list[NDArray[np.float64]]) -> None:
-        _core.adafactor_step(groups, params, grads, states, steps)
 
 
 class Adafactor(Optimizer):
@@ -47,7 +27,7 @@ class Adafactor(Optimizer):
     shape). ``foreach`` is accepted for compatibility and ignored.
     """
 
-    _engine_class = _AdafactorEngine
+    _engine_class = _core.AdafactorEngine
 
     def __init__(
         self,
@@ -67,13 +47,3 @@ class Adafactor(Optimizer):
         defaults = dict(lr=lr, beta2_decay=beta2_decay, eps=pair, d=d, weight_decay=weight_decay,
                         maximize=maximize)
         super().__init__(params, defaults)
-
-    @staticmethod
-    def _state_shape(name: str, shape: tuple[int, ...]) -> tuple[int, ...] | None:
-        if len(shape) < 2:
-            return shape if name == "variance" else None
-        if name == "row_var":
-            return (*shape[:-1], 1)
-        if name == "col_var":
-            return (*shape[:-2], 1, shape[-1])
-        return None

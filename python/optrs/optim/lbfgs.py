@@ -291,12 +291,19 @@ def _check_options(group: Mapping[str, Any]) -> None:
 
 
 class _NoEngine:
-    """Stands in for the Rust engine the base class registers each param group with: LBFGS steps
-    in NumPy over one flat vector, so registering only checks the group's options and arrays."""
+    """What LBFGS registers each param group with in place of a Rust engine: LBFGS has no Rust
+    update rule (its step is a loop over closure calls, line searches and a two-loop recursion,
+    run in NumPy over one flat vector with the core's ``dot``/``axpy``), so registering only
+    checks the group's options and arrays. It has no ``step``: ``LBFGS.step`` overrides
+    ``Optimizer.step`` and never asks an engine to step."""
 
     @staticmethod
     def state_spec(group: dict[str, Any], where: str) -> tuple[list[tuple[str, float]], list[tuple[str, float]]]:
         return [], []
+
+    @staticmethod
+    def state_shapes(group: dict[str, Any], shapes: list[tuple[int, ...]], label: str) -> list[list[list[int] | None]]:
+        return [[] for _ in shapes]
 
     def add_group(self, group: dict[str, Any], params: list[NDArray[Any]], states: list[list[NDArray[Any]]],
                   steps: list[NDArray[Any]], prefix: str) -> None:
@@ -322,9 +329,6 @@ class _NoEngine:
 
     def refresh(self, params: list[NDArray[Any]]) -> None:
         pass
-
-    def step(self, grads: Any, groups: list[dict[str, Any]]) -> None:
-        raise AssertionError("LBFGS steps without an engine")
 
 
 # -- the optimizer ------------------------------------------------------------------------------

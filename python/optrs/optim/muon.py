@@ -2,35 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-import numpy as np
-from numpy.typing import NDArray
-
 from .. import _core
-from ._whole import WholeTensorEngine
 from .optimizer import Optimizer, ParamsT
 
 # torch's defaults (Keller Jordan's Newton-Schulz coefficients).
 DEFAULT_A, DEFAULT_B, DEFAULT_C = 3.4445, -4.7750, 2.0315
 DEFAULT_NS_STEPS = 5
 EPS = 1e-7
-
-
-class _MuonEngine(WholeTensorEngine):
-    """Muon's side of the optimizer contract: each step is one ``_core.muon_step`` call."""
-
-    @staticmethod
-    def state_spec(group: dict[str, Any],
-                   label: str = "param group") -> tuple[list[tuple[str, float]], list[tuple[str, float]]]:
-        return [("momentum_buffer", 0.0)], []
-
-    def _call(self, groups: list[dict[str, Any]], params: list[NDArray[Any]], grads: list[NDArray[Any] | None],
-              states: list[list[NDArray[Any]]], steps: list[NDArray[np.float64]]) -> None:
-        _core.muon_step(groups, params, grads, [buffer for (buffer,) in states])
-        for count, grad in zip(steps, grads):
-            if grad is not None:
-                count[0] += 1
 
 
 class Muon(Optimizer):
@@ -52,7 +30,7 @@ class Muon(Optimizer):
     State per param: ``momentum_buffer``.
     """
 
-    _engine_class = _MuonEngine
+    _engine_class = _core.MuonEngine
     _step_in_state = False
 
     def __init__(

@@ -33,13 +33,13 @@ class _Engine(Protocol):
 
 
 def _allocate_state(spec: list[tuple[str, float]], arrays: list[NDArray[Any]],
-                    state_shape: Callable[[str, tuple[int, ...]], tuple[int, ...] | None]
-                    ) -> list[dict[str, NDArray[Any]]]:
-    """One flat buffer per (state name, dtype) of a group, and each param's view of it, of shape
-    ``state_shape(name, param.shape)`` (None: the param keeps no such state)."""
+                    state_shapes: list[list[list[int] | None]]) -> list[dict[str, NDArray[Any]]]:
+    """One flat buffer per (state name, dtype) of a group, and each param's view of it, of the
+    shape ``state_shapes[param][k]`` for the ``k``-th name (None: the param keeps no such state;
+    the engine's rule says, ``state_shapes``)."""
     states: list[dict[str, NDArray[Any]]] = [{} for _ in arrays]
-    for name, initial in spec:
-        shapes = [state_shape(name, a.shape) for a in arrays]
+    for k, (name, initial) in enumerate(spec):
+        shapes = [None if (given := s[k]) is None else tuple(given) for s in state_shapes]
         for dtype in dict.fromkeys(a.dtype for a in arrays):
             members = [(i, shape) for i, (a, shape) in enumerate(zip(arrays, shapes))
                        if a.dtype == dtype and shape is not None]
@@ -299,11 +299,12 @@ class Optimizer:
         params = group["params"]
         arrays = [array_of(p, f"{prefix}[{i}]") for i, p in enumerate(params)]
         spec, scalar_spec = self._engine_class.state_spec(group, f"param_groups[{index}]")
+        shapes = self._engine_class.state_shapes(group, [a.shape for a in arrays], f"param_groups[{index}]")
         # A param without state yet (it has not stepped) starts afresh, with the state that the
         # options need now: torch creates it at the first step.
         fresh = [i for i, p in enumerate(params)
                  if id(p) not in kept or not (self._eager_state or kept[id(p)].has_state)]
-        states = _allocate_state(spec, [arrays[i] for i in fresh], self._state_shape)
+        states = _allocate_state(spec, [arrays[i] for i in fresh], [shapes[i] for i in fresh])
         # Per param: the step count, then the rule's scalar state (NAdam's mu_product, ...).
         counters = np.zeros((len(fresh), 1 + len(scalar_spec)), dtype=np.float64)
         counters[:, 1:] = [initial for _, initial in scalar_spec]
@@ -317,7 +318,7 @@ class Optimizer:
                 registered.append(_Registered(p, buffers, views, step))
                 continue
             entry = kept[id(p)]
-            needed = [name for name, _ in spec if self._state_shape(name, arrays[i].shape) is not None]
+            needed = [name for (name, _), shape in zip(spec, shapes[i]) if shape is not None]
             if list(entry.buffers) != needed or len(entry.step) != 1 + len(scalar_spec):
                 raise InvalidHyperparameterError(
                     f"{prefix}[{i}] keeps the state {list(entry.views)}, but param_groups[{index}]'s options "
@@ -373,12 +374,6 @@ class Optimizer:
         self._add_registered(registered)
         self._removed = {key: entry for key, entry in kept.items() if key not in self._index_of}
         self._seen_data_version = VersionedData.data_version
-
-    @staticmethod
-    def _state_shape(name: str, shape: tuple[int, ...]) -> tuple[int, ...] | None:
-        """The shape of state buffer ``name`` of a param of ``shape``, or None where such a param
-        keeps no such buffer. Each buffer has its param's shape unless a subclass says otherwise."""
-        return shape
 
     # -- stepping -------------------------------------------------------------------------------
 

@@ -35,7 +35,7 @@ impl Buffers {
             .zip(self.exp_avg.iter_mut().zip(self.exp_avg_sq.iter_mut()))
             .map(|((p, g), (m, v))| Work {
                 rule,
-                scalars: rule.scalars(step, &mut []),
+                scalars: rule.scalars(step, &mut [], &[]),
                 tensor: TensorMut::new(p, g, [m, v, &mut []]),
             })
             .collect();

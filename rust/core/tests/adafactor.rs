@@ -168,7 +168,7 @@ fn matches_a_float64_transcription_of_torchs() {
                     .iter()
                     .map(|g| g * (1 + t % 3) as f64)
                     .collect();
-                rule.update(ours.tensor(&grad), false);
+                rule.update_tensor(ours.tensor(&grad), false);
                 reference_step(&rule, &mut theirs, &grad);
             }
             for (a, b) in ours.data.iter().zip(&theirs.data) {
@@ -188,7 +188,7 @@ fn torchs_corner_cases() {
     let mut p = Param::<f64>::new(&[4], 0);
     p.data.fill(0.0);
     let grad = [1.0, -1.0, 2.0, 0.0];
-    rule.update(p.tensor(&grad), false);
+    rule.update_tensor(p.tensor(&grad), false);
     // Step 1: the variance is grad^2, so the update is sign(grad) (0 for the zero grad), RMS
     // sqrt(3/4) < 1: no clipping; alpha = 1e-3 * min(1e-2, 1).
     assert_eq!(p.data, [-1e-5, 1e-5, -1e-5, 0.0]);
@@ -196,7 +196,7 @@ fn torchs_corner_cases() {
     let mut p = Param::<f32>::new(&[3, 4], 1);
     let mut grad = vec![0.5f32; 12];
     grad[5] = f32::NAN;
-    rule.update(p.tensor(&grad), false);
+    rule.update_tensor(p.tensor(&grad), false);
     assert!(p.data.iter().all(|x| x.is_nan()));
 }
 

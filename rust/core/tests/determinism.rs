@@ -74,7 +74,7 @@ impl<T: Float> Tensors<T> {
                     });
                     Work {
                         rule,
-                        scalars: rule.scalars(step, scalar_state),
+                        scalars: rule.scalars(step, scalar_state, &[]),
                         tensor: TensorMut::new(p, g, state),
                     }
                 })
@@ -280,8 +280,8 @@ proptest! {
             let [a, b, c] = &mut t.states[0];
             let tensor = TensorMut::new(&mut t.params[0], &t.grads[0], [a, b, c]);
             let (head, tail) = tensor.split_at(cut);
-            rule.update(&rule.scalars(step, &mut []), head);
-            rule.update(&rule.scalars(step, &mut []), tail);
+            rule.update(&rule.scalars(step, &mut [], &[]), head);
+            rule.update(&rule.scalars(step, &mut [], &[]), tail);
         }
         prop_assert_eq!(whole, t.bits());
     }
@@ -297,7 +297,7 @@ fn adam_first_step_matches_hand_computation() {
         ..Adam::default()
     };
     rule.update(
-        &rule.scalars(1, &mut []),
+        &rule.scalars(1, &mut [], &[]),
         TensorMut::new(&mut p, &[0.5], [&mut m, &mut v, &mut []]),
     );
     // m = 0.05, v = 0.00025; bias-corrected m/sqrt(v) = 1, so the step is lr / (1 + eps/0.5).

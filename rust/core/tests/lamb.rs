@@ -107,7 +107,7 @@ fn run_all<T: Float>(rule: Lamb, tensors: &mut [Tensor<T>], grads: &[Vec<Vec<T>>
             .zip(step_grads)
             .map(|(tensor, grad)| Work {
                 rule,
-                scalars: rule.scalars(t as u64 + 1, &mut []),
+                scalars: rule.scalars(t as u64 + 1, &mut [], &[]),
                 tensor: TensorMut::new(
                     &mut tensor.param,
                     grad,
@@ -145,7 +145,7 @@ fn check<T: Float + PartialEq>(rule: Lamb) {
     for (t, step_grads) in grads.iter().enumerate() {
         let tensor = &mut alone;
         rule.update(
-            &rule.scalars(t as u64 + 1, &mut []),
+            &rule.scalars(t as u64 + 1, &mut [], &[]),
             TensorMut::new(
                 &mut tensor.param,
                 &step_grads[6],
@@ -186,7 +186,7 @@ fn trust_ratio_is_one_when_a_norm_is_zero() {
     let (mut x, mut m, mut v) = ([0.0f64; 2], [0.0; 2], [0.0; 2]);
     let g = [2.0, -0.5];
     rule.update(
-        &rule.scalars(1, &mut []),
+        &rule.scalars(1, &mut [], &[]),
         TensorMut::new(&mut x, &g, [&mut m, &mut v, &mut []]),
     );
     assert_eq!(
@@ -196,7 +196,7 @@ fn trust_ratio_is_one_when_a_norm_is_zero() {
     // A zero gradient (and no decay) leaves the param where it is.
     let (mut x, mut m, mut v) = ([3.0f32; 4], [0.0; 4], [0.0; 4]);
     rule.update(
-        &rule.scalars(1, &mut []),
+        &rule.scalars(1, &mut [], &[]),
         TensorMut::new(&mut x, &[0.0; 4], [&mut m, &mut v, &mut []]),
     );
     assert_eq!(x, [3.0; 4]);
@@ -207,7 +207,7 @@ fn nan_in_one_element_makes_its_whole_tensor_nan() {
     let rule = Lamb::default();
     let (mut x, mut m, mut v) = ([1.0f64; 5], [0.0; 5], [0.0; 5]);
     rule.update(
-        &rule.scalars(1, &mut []),
+        &rule.scalars(1, &mut [], &[]),
         TensorMut::new(
             &mut x,
             &[1.0, f64::NAN, 1.0, 1.0, 1.0],

@@ -35,6 +35,14 @@ impl DType {
             DType::F64 => 8,
         }
     }
+
+    /// The machine epsilon, as a float64.
+    pub fn epsilon(self) -> f64 {
+        match self {
+            DType::F32 => f64::from(f32::EPSILON),
+            DType::F64 => f64::EPSILON,
+        }
+    }
 }
 
 /// A pointer into an array's data that may cross into the GIL-free part of a call.

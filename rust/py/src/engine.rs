@@ -67,7 +67,8 @@ pub fn get_pair(group: &Bound<'_, PyDict>, key: &Bound<'_, PyString>) -> PyResul
         .ok_or_else(|| wrong_type(key, &value, "a pair of numbers"))
 }
 
-fn required<'py>(
+/// `group[key]`, which must be there.
+pub fn required<'py>(
     group: &Bound<'py, PyDict>,
     key: &Bound<'py, PyString>,
 ) -> PyResult<Bound<'py, PyAny>> {
@@ -76,7 +77,8 @@ fn required<'py>(
         .ok_or_else(|| invalid_hyperparameter(format!("the param group has no '{key}'")))
 }
 
-fn wrong_type(key: &Bound<'_, PyString>, value: &Bound<'_, PyAny>, expected: &str) -> PyErr {
+/// An option of the wrong kind: what `key` must be (`expected`), and what it is.
+pub fn wrong_type(key: &Bound<'_, PyString>, value: &Bound<'_, PyAny>, expected: &str) -> PyErr {
     let shown = value.repr().map(|r| r.to_string()).unwrap_or_default();
     invalid_hyperparameter(format!("'{key}' must be {expected}, got {shown}"))
 }
@@ -84,11 +86,15 @@ fn wrong_type(key: &Bound<'_, PyString>, value: &Bound<'_, PyAny>, expected: &st
 /// One param and everything the step writes for it.
 struct Slot {
     param: Held,
-    /// Elements of the param (and of each state buffer), as registered.
+    /// Elements of the param, as registered (and of each state buffer, unless the rule is
+    /// `SHAPED`).
     len: usize,
-    /// State buffers in the rule's slot order, named by `names`.
+    /// The state buffers a param of this shape keeps, in the rule's slot order: the rule's slot
+    /// `kept[k]`, named `names[k]`, of `state_lens[k]` elements.
     state: Vec<Held>,
-    names: &'static [&'static str],
+    kept: Vec<usize>,
+    names: Vec<&'static str>,
+    state_lens: Vec<usize>,
     /// The step count, then the rule's per-param scalar state: `step_len` float64s.
     step: Held,
     step_len: usize,
@@ -171,6 +177,25 @@ pub fn state_spec<R: FromGroup>(group: &Bound<'_, PyAny>, label: &str) -> PyResu
     ))
 }
 
+/// The shape of each state buffer (in `state_spec`'s order, None where a param of that shape keeps
+/// no such buffer) of a param of each of `shapes`, for a group with these options: the param's own
+/// shape, unless the rule keeps buffers of other shapes (Adafactor's factors).
+pub fn state_shapes<R: FromGroup>(
+    group: &Bound<'_, PyAny>,
+    shapes: &Bound<'_, PyAny>,
+    label: &str,
+) -> PyResult<Vec<Vec<Option<Vec<usize>>>>> {
+    let rule: R = group_rule(group, &|| label.to_string())?;
+    let count = rule.state_names().len();
+    shapes
+        .try_iter()?
+        .map(|shape| {
+            let shape: Vec<usize> = shape?.extract()?;
+            Ok((0..count).map(|k| rule.state_shape(k, &shape)).collect())
+        })
+        .collect()
+}
+
 /// What to do about a param that changed since it was registered.
 fn param_fix() -> String {
     "the optimizer keeps state for the array as registered, so undo the change, or give the \
@@ -213,7 +238,7 @@ impl<R: FromGroup> Engine<R> {
         // The new arrays are compared with the held ones' memory: a held array whose base was
         // resized since would name memory it no longer has (and maybe the new arrays now do).
         self.owners.check(group.py())?;
-        let names = rule.state_names();
+        let all_names = rule.state_names();
         let params: Vec<Bound<'_, PyAny>> = params.try_iter()?.collect::<PyResult<_>>()?;
         let states: Vec<Bound<'_, PyAny>> = states.try_iter()?.collect::<PyResult<_>>()?;
         let steps: Vec<Bound<'_, PyAny>> = steps.try_iter()?.collect::<PyResult<_>>()?;
@@ -230,20 +255,34 @@ impl<R: FromGroup> Engine<R> {
         for (i, ((param, state), step)) in params.iter().zip(&states).zip(&steps).enumerate() {
             let label = format!("{prefix}[{i}]");
             let info = check_array(param, &|| label.clone(), Access::Write)?;
+            let shape = info.array.shape();
+            rule.check_shape(shape, false).map_err(|why| {
+                invalid_param(format!("{label} has shape {}: {why}", shape_str(shape)))
+            })?;
+            // The buffers a param of this shape keeps, and their shapes.
+            let buffers: Vec<(usize, Vec<usize>)> = (0..all_names.len())
+                .filter_map(|k| Some((k, rule.state_shape(k, shape)?)))
+                .collect();
+            let kept: Vec<usize> = buffers.iter().map(|&(k, _)| k).collect();
+            let names: Vec<&'static str> = kept.iter().map(|&k| all_names[k]).collect();
+            let shapes: Vec<&Vec<usize>> = buffers.iter().map(|(_, shape)| shape).collect();
             let state: Vec<Bound<'_, PyAny>> = state.try_iter()?.collect::<PyResult<_>>()?;
             if state.len() != names.len() {
                 return Err(invalid_param(format!(
-                    "{label}: got {} state buffers, the rule keeps {} ({})",
+                    "{label}: got {} state buffers, the rule keeps {} ({}) for a param of shape {}",
                     state.len(),
                     names.len(),
-                    names.join(", ")
+                    names.join(", "),
+                    shape_str(shape)
                 )));
             }
             let mut held = Vec::with_capacity(names.len());
-            for (buffer, name) in state.iter().zip(names) {
+            let mut state_lens = Vec::with_capacity(names.len());
+            for ((buffer, name), &needs) in state.iter().zip(&names).zip(&shapes) {
                 let what = || format!("{label}'s state '{name}'");
                 let buffer_info = check_array(buffer, &what, Access::Write)?;
-                check_same_layout(&info, &buffer_info, &what())?;
+                check_same_layout(&info, &buffer_info, needs, &what())?;
+                state_lens.push(buffer_info.len);
                 held.push(Held::new(&buffer_info));
             }
             let step_info =
@@ -259,7 +298,9 @@ impl<R: FromGroup> Engine<R> {
                 param: Held::new(&info),
                 len: info.len,
                 state: held,
+                kept,
                 names,
+                state_lens,
                 step: Held::new(&step_info),
                 step_len,
                 label,
@@ -273,7 +314,7 @@ impl<R: FromGroup> Engine<R> {
         self.slots.extend(slots);
         self.groups.push(Group {
             slots: start..self.slots.len(),
-            state_names: names,
+            state_names: all_names,
             listed,
         });
         self.owners = owners_of(group.py(), &self.slots);
@@ -300,6 +341,18 @@ impl<R: FromGroup> Engine<R> {
                 continue;
             }
             let info = check_array(param, &|| slot.label.clone(), Access::Write)?;
+            if R::SHAPED && info.array.shape() != slot.param.shape() {
+                return Err(invalid_param(format!(
+                    "{} was replaced by an array of shape {} and dtype {}, but its state was made \
+                     for shape {} and dtype {}; create a new optimizer for params that change \
+                     shape or dtype",
+                    slot.label,
+                    shape_str(info.array.shape()),
+                    info.dtype.name(),
+                    shape_str(slot.param.shape()),
+                    slot.param.dtype().name()
+                )));
+            }
             if info.dtype != slot.param.dtype() || info.len != slot.len {
                 return Err(invalid_param(format!(
                     "{} was replaced by an array of {} {} elements, but its state holds {} {} elements; \
@@ -360,7 +413,7 @@ impl<R: FromGroup> Engine<R> {
             }
         }
         // Read every group's options first: reading one may run Python code (a `__float__`).
-        let rules: Vec<R> = (groups.iter().enumerate())
+        let mut rules: Vec<R> = (groups.iter().enumerate())
             .map(|(index, dict)| group_rule(&dict, &|| format!("param_groups[{index}]")))
             .collect::<PyResult<_>>()?;
         // No Python code runs between this check and the reads that follow it: a base resized in
@@ -407,6 +460,20 @@ impl<R: FromGroup> Engine<R> {
                 }
                 self.check_slot(py, index)?;
                 let grad_info = self.check_grad(grad, index)?;
+                let slot = &self.slots[index];
+                if R::SHAPED {
+                    let shape = slot.param.shape();
+                    rules[group_index].check_shape(shape, true).map_err(|why| {
+                        invalid_param(format!(
+                            "{} has shape {}: {why}",
+                            slot.label,
+                            shape_str(shape)
+                        ))
+                    })?;
+                }
+                if active.last().is_none_or(|&(g, _, _)| g != group_index) {
+                    rules[group_index].resolve_dtype(slot.param.dtype().epsilon());
+                }
                 active.push((group_index, index, grad_info.data));
             }
         }
@@ -432,9 +499,9 @@ impl<R: FromGroup> Engine<R> {
             let rule = rules[group];
             let scalars = match last {
                 Some((g, s, scalars)) if g == group && s == step => scalars,
-                _ => rule.scalars(step, &mut counters[1..]),
+                _ => rule.scalars(step, &mut counters[1..], slot.param.shape()),
             };
-            if slot.step_len == 1 {
+            if slot.step_len == 1 && !R::SHAPED {
                 last = Some((group, step, scalars));
             }
             if slot.len == 0 {
@@ -444,12 +511,12 @@ impl<R: FromGroup> Engine<R> {
                 DType::F32 => work32.push(Work {
                     rule,
                     scalars,
-                    tensor: tensor_of::<f32>(slot, grad, slot.state_ptrs()),
+                    tensor: tensor_of::<f32>(slot, grad, slot.state_ptrs(), R::SHAPED),
                 }),
                 DType::F64 => work64.push(Work {
                     rule,
                     scalars,
-                    tensor: tensor_of::<f64>(slot, grad, slot.state_ptrs()),
+                    tensor: tensor_of::<f64>(slot, grad, slot.state_ptrs(), R::SHAPED),
                 }),
             }
         }
@@ -488,13 +555,8 @@ impl<R: FromGroup> Engine<R> {
             for (k, value) in scalars[1..].iter_mut().enumerate() {
                 *value = rule.initial_scalar_state(k);
             }
-            for (k, held) in slot.state.iter().enumerate() {
-                fills.push((
-                    held.data(),
-                    slot.len,
-                    slot.param.dtype(),
-                    rule.initial_state(k),
-                ));
+            for ((held, &len), &k) in slot.state.iter().zip(&slot.state_lens).zip(&slot.kept) {
+                fills.push((held.data(), len, slot.param.dtype(), rule.initial_state(k)));
             }
         }
         if fills.is_empty() {
@@ -550,6 +612,12 @@ impl<R: FromGroup> Engine<R> {
             for index in group.slots.clone() {
                 self.check_slot(py, index)?;
                 let slot = &self.slots[index];
+                // The buffer is read in the grad's place, as `len` elements.
+                assert_eq!(
+                    slot.state_lens.get(state),
+                    Some(&slot.len),
+                    "state buffer {state} is not shaped like its param"
+                );
                 if slot.step_count() == 0.0 || slot.len == 0 {
                     continue;
                 }
@@ -566,12 +634,12 @@ impl<R: FromGroup> Engine<R> {
                 DType::F32 => work32.push(Work {
                     rule,
                     scalars: (),
-                    tensor: tensor_of::<f32>(slot, from, no_state),
+                    tensor: tensor_of::<f32>(slot, from, no_state, false),
                 }),
                 DType::F64 => work64.push(Work {
                     rule,
                     scalars: (),
-                    tensor: tensor_of::<f64>(slot, from, no_state),
+                    tensor: tensor_of::<f64>(slot, from, no_state, false),
                 }),
             }
         }
@@ -600,7 +668,7 @@ impl<R: FromGroup> Engine<R> {
     fn check_slot(&self, py: Python<'_>, index: usize) -> PyResult<()> {
         let slot = &self.slots[index];
         slot.param.check(py, &|| slot.label.clone(), &param_fix)?;
-        for (held, name) in slot.state.iter().zip(slot.names) {
+        for (held, name) in slot.state.iter().zip(&slot.names) {
             held.check(
                 py,
                 &|| format!("{}'s state '{name}'", slot.label),
@@ -723,14 +791,17 @@ impl Slot {
 }
 
 /// The slices of one param's update: its param, `grad` in the grad's place, and the `state`
-/// buffers (null for none).
+/// buffers (null for none), of the lengths registered; `shaped` for a [`Rule::SHAPED`] rule's
+/// whole tensor, whose buffers may have lengths of their own.
 fn tensor_of<'a, T: Float>(
     slot: &Slot,
     grad: DataPtr,
     state: [DataPtr; MAX_STATE],
+    shaped: bool,
 ) -> TensorMut<'a, T> {
     let len = slot.len;
-    // SAFETY: every pointer belongs to a C-contiguous, aligned array of `len` elements of type T
+    // SAFETY: every pointer belongs to a C-contiguous, aligned array of type T (of `len` elements,
+    // a state buffer of its registered `state_lens` entry)
     // that the engine or the caller's grad list keeps alive for the whole step: the param and
     // state arrays were checked unchanged since registration (`check_slot`: data pointer, dtype,
     // shape, flags, and memory still held by their bases), the grad against the registered
@@ -743,18 +814,29 @@ fn tensor_of<'a, T: Float>(
     unsafe {
         let param = std::slice::from_raw_parts_mut(slot.param.data().0 as *mut T, len);
         let grad = std::slice::from_raw_parts(grad.0 as *const T, len);
-        let state = state.map(|ptr| {
-            if ptr.0.is_null() {
-                &mut [][..]
-            } else {
-                std::slice::from_raw_parts_mut(ptr.0 as *mut T, len)
+        let mut lens = slot.state_lens.iter();
+        let state = state.map(|ptr| match lens.next() {
+            Some(&state_len) if !ptr.0.is_null() => {
+                std::slice::from_raw_parts_mut(ptr.0 as *mut T, state_len)
             }
+            _ => &mut [][..],
         });
-        TensorMut::new(param, grad, state)
+        if shaped {
+            TensorMut::shaped(param, grad, state)
+        } else {
+            TensorMut::new(param, grad, state)
+        }
     }
 }
 
-fn check_same_layout(param: &ArrayInfo<'_>, buffer: &ArrayInfo<'_>, what: &str) -> PyResult<()> {
+/// A state buffer must have its param's dtype and the shape `needs` (the param's own, unless the
+/// rule keeps buffers of other shapes).
+fn check_same_layout(
+    param: &ArrayInfo<'_>,
+    buffer: &ArrayInfo<'_>,
+    needs: &[usize],
+    what: &str,
+) -> PyResult<()> {
     if buffer.dtype != param.dtype {
         return Err(param_dtype(format!(
             "{what} has dtype {} but its param is {}",
@@ -762,11 +844,17 @@ fn check_same_layout(param: &ArrayInfo<'_>, buffer: &ArrayInfo<'_>, what: &str) 
             param.dtype.name()
         )));
     }
-    if buffer.array.shape() != param.array.shape() {
+    if buffer.array.shape() != needs {
+        let param_shape = param.array.shape();
+        let so = if needs == param_shape {
+            String::new()
+        } else {
+            format!(", so it needs shape {}", shape_str(needs))
+        };
         return Err(invalid_param(format!(
-            "{what} has shape {} but its param has shape {}",
+            "{what} has shape {} but its param has shape {}{so}",
             shape_str(buffer.array.shape()),
-            shape_str(param.array.shape())
+            shape_str(param_shape)
         )));
     }
     Ok(())
@@ -799,7 +887,8 @@ fn written_ranges(slots: &[&Slot]) -> PyResult<Vec<ByteRange<Tag>>> {
         // Both fit: numpy allocated arrays of these sizes.
         let bytes = slot.len.saturating_mul(slot.param.dtype().size());
         ranges.push((slot.param.data().0 as usize, bytes, (index, Holds::Param)));
-        for (k, held) in slot.state.iter().enumerate() {
+        for (k, (held, &len)) in slot.state.iter().zip(&slot.state_lens).enumerate() {
+            let bytes = len.saturating_mul(slot.param.dtype().size());
             ranges.push((held.data().0 as usize, bytes, (index, Holds::State(k))));
         }
         let step_bytes = slot.step_len.saturating_mul(8);
@@ -846,6 +935,17 @@ macro_rules! engine_class {
                 label: &str,
             ) -> pyo3::PyResult<($crate::engine::Spec, $crate::engine::Spec)> {
                 $crate::engine::state_spec::<$rule>(group, label)
+            }
+
+            /// The shapes of the state buffers of params of `shapes` (see `state_shapes`).
+            #[staticmethod]
+            #[pyo3(signature = (group, shapes, label = "param group"))]
+            fn state_shapes(
+                group: &pyo3::Bound<'_, pyo3::PyAny>,
+                shapes: &pyo3::Bound<'_, pyo3::PyAny>,
+                label: &str,
+            ) -> pyo3::PyResult<Vec<Vec<Option<Vec<usize>>>>> {
+                $crate::engine::state_shapes::<$rule>(group, shapes, label)
             }
 
             fn add_group(

@@ -11,7 +11,6 @@ mod optim;
 mod profiling;
 mod utils;
 mod vector;
-mod whole;
 
 use optrs_core::{pool, simd};
 use pyo3::exceptions::{PyOverflowError, PyRuntimeWarning};
@@ -106,21 +105,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     profiling::register(m)?;
     vector::register(m)?;
     nn::register(m)?;
-    m.add_class::<optim::sgd::SGDEngine>()?;
-    m.add_class::<optim::adam::AdamEngine>()?;
-    m.add_class::<optim::adagrad::AdagradEngine>()?;
-    m.add_class::<optim::adadelta::AdadeltaEngine>()?;
-    m.add_class::<optim::rmsprop::RMSpropEngine>()?;
-    m.add_class::<optim::adamax::AdamaxEngine>()?;
-    m.add_class::<optim::nadam::NAdamEngine>()?;
-    m.add_class::<optim::radam::RAdamEngine>()?;
-    m.add_class::<optim::rprop::RpropEngine>()?;
-    m.add_class::<optim::asgd::ASGDEngine>()?;
-    m.add_class::<optim::lion::LionEngine>()?;
-    m.add_class::<optim::adopt::ADOPTEngine>()?;
-    m.add_class::<optim::lamb::LAMBEngine>()?;
-    m.add_class::<optim::schedule_free_adamw::ScheduleFreeAdamWEngine>()?;
-    m.add_function(wrap_pyfunction!(optim::muon::muon_step, m)?)?;
-    m.add_function(wrap_pyfunction!(optim::adafactor::adafactor_step, m)?)?;
+    optim::register(m)?;
     Ok(())
 }

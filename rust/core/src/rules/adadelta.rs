@@ -1,7 +1,9 @@
 //! Adadelta (`torch.optim.Adadelta`).
 
-use super::{closed_unit_interval, non_negative_f32, GradPrologue, HyperError, Rule, TensorMut};
-use crate::simd::{dispatch, Kernel};
+use super::{
+    closed_unit_interval, dispatch_flags, non_negative_f32, square_average, FlagKernel,
+    GradPrologue, HyperError, Rule, TensorMut,
+};
 use crate::stream::blocks;
 use crate::Float;
 
@@ -41,7 +43,7 @@ impl Rule for Adadelta {
 
     type Scalars = ();
 
-    fn scalars(&self, _step: u64, _: &mut [f64]) {}
+    fn scalars(&self, _step: u64, _: &mut [f64], _: &[usize]) {}
 
     fn update<T: Float>(&self, _: &(), tensor: TensorMut<'_, T>) {
         let kernel = AdadeltaKernel {
@@ -52,10 +54,7 @@ impl Rule for Adadelta {
             neg_lr: T::from_f64(-self.lr),
             tensor,
         };
-        match self.weight_decay != 0.0 {
-            false => dispatch(Flagged::<_, false>(kernel)),
-            true => dispatch(Flagged::<_, true>(kernel)),
-        }
+        dispatch_flags!(kernel, [self.weight_decay != 0.0]);
     }
 }
 
@@ -69,14 +68,12 @@ struct AdadeltaKernel<'a, T> {
 }
 
 /// The kernel with its branch resolved at compile time, so the loop body is branch-free.
-struct Flagged<K, const DECAY: bool>(K);
-
-impl<T: Float, const DECAY: bool> Kernel for Flagged<AdadeltaKernel<'_, T>, DECAY> {
-    type Output = ();
-
+impl<T: Float> FlagKernel for AdadeltaKernel<'_, T> {
     #[inline(always)]
-    fn run(self) {
-        let k = self.0;
+    fn run<const DECAY: bool, const _UNUSED: bool, const _UNUSED2: bool, const _UNUSED3: bool>(
+        self,
+    ) {
+        let k = self;
         for tensor in blocks(k.tensor) {
             let TensorMut {
                 param,
@@ -89,7 +86,7 @@ impl<T: Float, const DECAY: bool> Kernel for Flagged<AdadeltaKernel<'_, T>, DECA
             for i in 0..n {
                 let p = param[i];
                 let g = k.grad.apply::<DECAY>(grad[i], p);
-                let sq = (k.one_minus_rho * g).mul_add(g, square_avg[i] * k.rho);
+                let sq = square_average(square_avg[i], g, k.rho, k.one_minus_rho);
                 square_avg[i] = sq;
                 let std = (sq + k.eps).sqrt();
                 let delta = (acc_delta[i] + k.eps).sqrt() / std * g;

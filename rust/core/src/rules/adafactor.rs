@@ -5,18 +5,22 @@
 //! param's RMS; and the update clipped to an RMS of at most `d`.
 //!
 //! Adafactor is not an element-wise rule (the factors, both RMS values and the row-factor mean are
-//! reductions), so it does not implement [`Rule`](super::Rule) or go through the driver: [`step`]
-//! runs each tensor's update whole, in torch's order of operations, tensors in parallel and big
-//! tensors cut into blocks on the pool.
+//! reductions): it is a [`Rule::SHAPED`] rule whose state has shapes of its own, and whose
+//! [`Rule::run`] (as [`step`], for tensors of both dtypes at once) runs each tensor's update
+//! whole, in torch's order of operations, tensors in parallel and big tensors cut into blocks on
+//! the pool.
 //!
 //! Determinism: blocks depend only on the tensor's shape, never on the thread count; each block's
 //! sums are computed in a fixed order ([`SquareSum`](crate::square_sum::SquareSum) lanes, column
 //! sums row by row), and the blocks' partial sums are added in block order. So every result is
 //! bit-identical on any number of threads and at any SIMD level (tested).
 
+// This file is declared with a path attribute (see build.rs), so its module names its file.
+#[path = "adafactor/kernels.rs"]
 mod kernels;
 
-use super::{non_negative_f32, HyperError};
+use super::{non_negative_f32, HyperError, Rule, TensorMut};
+use crate::driver;
 use crate::simd::dispatch;
 use crate::{pool, Float};
 use kernels::{
@@ -87,7 +91,7 @@ impl Adafactor {
     /// One tensor's step, in place (torch's `_single_tensor_adafactor` loop body); `parallel`
     /// lets a big tensor's blocks run on the threads of the pool this runs in (the result is the
     /// same either way).
-    pub fn update<T: Float>(&self, tensor: Tensor<'_, T>, parallel: bool) {
+    pub fn update_tensor<T: Float>(&self, tensor: Tensor<'_, T>, parallel: bool) {
         let len = tensor.param.len();
         if len == 0 {
             return;
@@ -349,8 +353,8 @@ impl Work<'_> {
 
     fn run(self, parallel: bool) {
         match self {
-            Work::F32(rule, tensor) => rule.update(tensor, parallel),
-            Work::F64(rule, tensor) => rule.update(tensor, parallel),
+            Work::F32(rule, tensor) => rule.update_tensor(tensor, parallel),
+            Work::F64(rule, tensor) => rule.update_tensor(tensor, parallel),
         }
     }
 }
@@ -376,6 +380,104 @@ const MAX_BLOCKS: usize = 32;
 pub fn step(work: Vec<Work<'_>>) {
     let total: usize = work.iter().map(Work::len).sum();
     pool::for_each(work, total < PARALLEL_MIN, Work::run);
+}
+
+/// A tensor's step number (1 on its first) and, for a param of two or more dims, the rows and
+/// columns of its matrices (its last two dims), over which its second moment is factored.
+#[derive(Clone, Copy, Debug)]
+pub struct AdafactorScalars {
+    step: u64,
+    factored: Option<(usize, usize)>,
+}
+
+impl Rule for Adafactor {
+    /// `row_var` and `col_var` for params of two or more dims, `variance` for the others.
+    fn state_names(&self) -> &'static [&'static str] {
+        &["row_var", "col_var", "variance"]
+    }
+
+    fn validate(&self) -> Result<(), HyperError> {
+        Adafactor::validate(self)
+    }
+
+    const SHAPED: bool = true;
+
+    /// torch's `row_var` of shape `(..., rows, 1)` and `col_var` of shape `(..., 1, cols)` for a
+    /// param of shape `(..., rows, cols)`, else `variance` of the param's shape.
+    fn state_shape(&self, slot: usize, shape: &[usize]) -> Option<Vec<usize>> {
+        match (slot, shape) {
+            (0, [lead @ .., rows, _]) => Some([lead, &[*rows, 1]].concat()),
+            (1, [lead @ .., _, cols]) => Some([lead, &[1, *cols]].concat()),
+            (2, [] | [_]) => Some(shape.to_vec()),
+            _ => None,
+        }
+    }
+
+    fn check_shape(&self, shape: &[usize], stepping: bool) -> Result<(), String> {
+        if stepping && shape.contains(&0) {
+            Err(
+                "it has no elements; Adafactor divides by a param's size (torch fails with \
+                 ZeroDivisionError), so leave empty params out of it"
+                    .into(),
+            )
+        } else {
+            Ok(())
+        }
+    }
+
+    /// torch resolves `eps1=None` once per group and step, from the first param with a grad,
+    /// and uses that dtype's epsilon for the group's other params too.
+    fn resolve_dtype(&mut self, epsilon: f64) {
+        self.eps1.get_or_insert(epsilon);
+    }
+
+    type Scalars = AdafactorScalars;
+
+    fn scalars(&self, step: u64, _: &mut [f64], shape: &[usize]) -> AdafactorScalars {
+        AdafactorScalars {
+            step,
+            factored: match shape {
+                [.., rows, cols] => Some((*rows, *cols)),
+                _ => None,
+            },
+        }
+    }
+
+    /// One tensor's step on the calling thread.
+    fn update<T: Float>(&self, scalars: &AdafactorScalars, tensor: TensorMut<'_, T>) {
+        self.update_tensor(tensor_of(scalars, tensor), false);
+    }
+
+    fn run<T: Float>(work: Vec<driver::Work<'_, Self, T>>) {
+        let work: Vec<(Adafactor, Tensor<'_, T>)> = work
+            .into_iter()
+            .map(|w| (w.rule, tensor_of(&w.scalars, w.tensor)))
+            .collect();
+        let total: usize = work.iter().map(|(_, t)| t.len()).sum();
+        pool::for_each(work, total < PARALLEL_MIN, |(rule, tensor), parallel| {
+            rule.update_tensor(tensor, parallel)
+        });
+    }
+}
+
+/// The engine's tensor as Adafactor reads it: state slot 0 and 1 the factors, or slot 0 the
+/// unfactored variance (the slots of the buffers its param keeps, in order).
+fn tensor_of<'a, T>(scalars: &AdafactorScalars, tensor: TensorMut<'a, T>) -> Tensor<'a, T> {
+    let TensorMut {
+        param,
+        grad,
+        state: [first, second, _],
+    } = tensor;
+    let moment = match scalars.factored {
+        Some((rows, cols)) => SecondMoment::Factored {
+            row_var: first,
+            col_var: second,
+            rows,
+            cols,
+        },
+        None => SecondMoment::Unfactored { variance: first },
+    };
+    Tensor::new(param, grad, moment, scalars.step)
 }
 
 #[derive(Clone, Copy)]

@@ -1,7 +1,9 @@
 //! Adagrad with learning-rate decay (`torch.optim.Adagrad`).
 
-use super::{non_negative, non_negative_f32, GradPrologue, HyperError, Rule, TensorMut};
-use crate::simd::{dispatch, Kernel};
+use super::{
+    dispatch_flags, non_negative, non_negative_f32, FlagKernel, GradPrologue, HyperError, Rule,
+    TensorMut,
+};
 use crate::stream::blocks;
 use crate::Float;
 
@@ -52,7 +54,7 @@ impl Rule for Adagrad {
     /// The decayed learning rate.
     type Scalars = f64;
 
-    fn scalars(&self, step: u64, _: &mut [f64]) -> f64 {
+    fn scalars(&self, step: u64, _: &mut [f64], _: &[usize]) -> f64 {
         self.lr / (1.0 + (step as f64 - 1.0) * self.lr_decay)
     }
 
@@ -63,10 +65,7 @@ impl Rule for Adagrad {
             neg_clr: T::from_f64(-clr),
             tensor,
         };
-        match self.weight_decay != 0.0 {
-            false => dispatch(Flagged::<_, false>(kernel)),
-            true => dispatch(Flagged::<_, true>(kernel)),
-        }
+        dispatch_flags!(kernel, [self.weight_decay != 0.0]);
     }
 }
 
@@ -78,14 +77,12 @@ struct AdagradKernel<'a, T> {
 }
 
 /// The kernel with its branch resolved at compile time, so the loop body is branch-free.
-struct Flagged<K, const DECAY: bool>(K);
-
-impl<T: Float, const DECAY: bool> Kernel for Flagged<AdagradKernel<'_, T>, DECAY> {
-    type Output = ();
-
+impl<T: Float> FlagKernel for AdagradKernel<'_, T> {
     #[inline(always)]
-    fn run(self) {
-        let k = self.0;
+    fn run<const DECAY: bool, const _UNUSED: bool, const _UNUSED2: bool, const _UNUSED3: bool>(
+        self,
+    ) {
+        let k = self;
         for tensor in blocks(k.tensor) {
             let TensorMut {
                 param,

@@ -1,8 +1,10 @@
 //! Adam and AdamW (`torch.optim.Adam`, `torch.optim.AdamW`): AdamW is Adam with decoupled
 //! weight decay, as in torch, where `AdamW` is `Adam(decoupled_weight_decay=True)`.
 
-use super::{non_negative_f32, unit_interval, GradPrologue, HyperError, Rule, TensorMut};
-use crate::simd::{dispatch, Kernel};
+use super::{
+    dispatch_flags, non_negative_f32, unit_interval, FlagKernel, GradPrologue, HyperError, Moments,
+    Rule, TensorMut,
+};
 use crate::stream::blocks;
 use crate::Float;
 
@@ -54,7 +56,7 @@ impl Rule for Adam {
 
     type Scalars = AdamScalars;
 
-    fn scalars(&self, step: u64, _: &mut [f64]) -> AdamScalars {
+    fn scalars(&self, step: u64, _: &mut [f64], _: &[usize]) -> AdamScalars {
         let step = step as f64;
         let bias_correction1 = 1.0 - self.beta1.powf(step);
         let bias_correction2 = 1.0 - self.beta2.powf(step);
@@ -69,23 +71,14 @@ impl Rule for Adam {
         let kernel = AdamKernel {
             grad: GradPrologue::new(self.maximize, self.weight_decay),
             decay_factor: T::from_f64(1.0 - self.lr * self.weight_decay),
-            one_minus_beta1: T::from_f64(1.0 - self.beta1),
-            beta2: T::from_f64(self.beta2),
-            one_minus_beta2: T::from_f64(1.0 - self.beta2),
+            moments: Moments::new(self.beta1, self.beta2),
             bias_correction2_sqrt: T::from_f64(scalars.bias_correction2_sqrt),
             eps: T::from_f64(self.eps),
             neg_step_size: T::from_f64(-scalars.step_size),
             tensor,
         };
         let decoupled = self.weight_decay != 0.0 && self.decoupled_weight_decay;
-        match (self.amsgrad, coupled, decoupled) {
-            (false, false, false) => dispatch(kernel.flags::<false, false, false>()),
-            (false, true, _) => dispatch(kernel.flags::<false, true, false>()),
-            (false, false, true) => dispatch(kernel.flags::<false, false, true>()),
-            (true, false, false) => dispatch(kernel.flags::<true, false, false>()),
-            (true, true, _) => dispatch(kernel.flags::<true, true, false>()),
-            (true, false, true) => dispatch(kernel.flags::<true, false, true>()),
-        }
+        dispatch_flags!(kernel, [self.amsgrad, coupled, decoupled]);
     }
 }
 
@@ -99,34 +92,19 @@ pub struct AdamScalars {
 struct AdamKernel<'a, T> {
     grad: GradPrologue<T>,
     decay_factor: T,
-    one_minus_beta1: T,
-    beta2: T,
-    one_minus_beta2: T,
+    moments: Moments<T>,
     bias_correction2_sqrt: T,
     eps: T,
     neg_step_size: T,
     tensor: TensorMut<'a, T>,
 }
 
-impl<'a, T> AdamKernel<'a, T> {
-    fn flags<const AMSGRAD: bool, const COUPLED: bool, const DECOUPLED: bool>(
-        self,
-    ) -> Flagged<Self, AMSGRAD, COUPLED, DECOUPLED> {
-        Flagged(self)
-    }
-}
-
-/// The kernel with its branches resolved at compile time, so each loop body is branch-free.
-struct Flagged<K, const AMSGRAD: bool, const COUPLED: bool, const DECOUPLED: bool>(K);
-
-impl<T: Float, const AMSGRAD: bool, const COUPLED: bool, const DECOUPLED: bool> Kernel
-    for Flagged<AdamKernel<'_, T>, AMSGRAD, COUPLED, DECOUPLED>
-{
-    type Output = ();
-
+impl<T: Float> FlagKernel for AdamKernel<'_, T> {
     #[inline(always)]
-    fn run(self) {
-        let k = self.0;
+    fn run<const AMSGRAD: bool, const COUPLED: bool, const DECOUPLED: bool, const _UNUSED: bool>(
+        self,
+    ) {
+        let k = self;
         for tensor in blocks(k.tensor) {
             let TensorMut {
                 param,
@@ -146,9 +124,8 @@ impl<T: Float, const AMSGRAD: bool, const COUPLED: bool, const DECOUPLED: bool> 
                 if DECOUPLED {
                     p = p * k.decay_factor;
                 }
-                let m = exp_avg[i].lerp(g, k.one_minus_beta1);
-                // exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
-                let v = (k.one_minus_beta2 * g).mul_add(g, exp_avg_sq[i] * k.beta2);
+                let m = k.moments.first(exp_avg[i], g);
+                let v = k.moments.second(exp_avg_sq[i], g);
                 exp_avg[i] = m;
                 exp_avg_sq[i] = v;
                 let v_hat = if AMSGRAD {

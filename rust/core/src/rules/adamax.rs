@@ -1,7 +1,9 @@
 //! Adamax, Adam with the infinity norm (`torch.optim.Adamax`).
 
-use super::{non_negative_f32, unit_interval, GradPrologue, HyperError, Rule, TensorMut};
-use crate::simd::{dispatch, Kernel};
+use super::{
+    dispatch_flags, non_negative_f32, unit_interval, FlagKernel, GradPrologue, HyperError, Rule,
+    TensorMut,
+};
 use crate::stream::blocks;
 use crate::Float;
 
@@ -45,7 +47,7 @@ impl Rule for Adamax {
     /// torch's `clr = lr / (1 - beta1 ** step)`.
     type Scalars = f64;
 
-    fn scalars(&self, step: u64, _: &mut [f64]) -> f64 {
+    fn scalars(&self, step: u64, _: &mut [f64], _: &[usize]) -> f64 {
         self.lr / (1.0 - self.beta1.powf(step as f64))
     }
 
@@ -58,10 +60,7 @@ impl Rule for Adamax {
             neg_clr: T::from_f64(-clr),
             tensor,
         };
-        match self.weight_decay != 0.0 {
-            false => dispatch(Flagged::<_, false>(kernel)),
-            true => dispatch(Flagged::<_, true>(kernel)),
-        }
+        dispatch_flags!(kernel, [self.weight_decay != 0.0]);
     }
 }
 
@@ -75,14 +74,12 @@ struct AdamaxKernel<'a, T> {
 }
 
 /// The kernel with its branch resolved at compile time, so the loop body is branch-free.
-struct Flagged<K, const DECAY: bool>(K);
-
-impl<T: Float, const DECAY: bool> Kernel for Flagged<AdamaxKernel<'_, T>, DECAY> {
-    type Output = ();
-
+impl<T: Float> FlagKernel for AdamaxKernel<'_, T> {
     #[inline(always)]
-    fn run(self) {
-        let k = self.0;
+    fn run<const DECAY: bool, const _UNUSED: bool, const _UNUSED2: bool, const _UNUSED3: bool>(
+        self,
+    ) {
+        let k = self;
         for tensor in blocks(k.tensor) {
             let TensorMut {
                 param,

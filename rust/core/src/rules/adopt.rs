@@ -3,8 +3,10 @@
 //! gradient, and each step normalises the gradient by the second moment of the *previous* steps
 //! before the momentum, which removes Adam's need for a β2 tuned to the problem.
 
-use super::{non_negative_f32, unit_interval, GradPrologue, HyperError, Rule, TensorMut};
-use crate::simd::{dispatch, Kernel};
+use super::{
+    dispatch_flags, non_negative_f32, unit_interval, FlagKernel, GradPrologue, HyperError, Moments,
+    Rule, TensorMut,
+};
 use crate::stream::blocks;
 use crate::Float;
 
@@ -63,7 +65,7 @@ impl Rule for Adopt {
 
     type Scalars = AdoptScalars;
 
-    fn scalars(&self, step: u64, _: &mut [f64]) -> AdoptScalars {
+    fn scalars(&self, step: u64, _: &mut [f64], _: &[usize]) -> AdoptScalars {
         if step == 1 {
             return AdoptScalars::Initialise;
         }
@@ -86,53 +88,45 @@ impl Rule for Adopt {
         let kernel = AdoptKernel {
             grad: GradPrologue::new(self.maximize, self.weight_decay),
             decay_factor: T::from_f64(1.0 - self.lr * self.weight_decay),
-            one_minus_beta1: T::from_f64(1.0 - self.beta1),
-            beta2: T::from_f64(self.beta2),
-            one_minus_beta2: T::from_f64(1.0 - self.beta2),
+            moments: Moments::new(self.beta1, self.beta2),
             eps: T::from_f64(self.eps),
             clip: T::from_f64(clip.unwrap_or(0.0)),
             neg_lr: T::from_f64(-self.lr),
             tensor,
         };
         let decay = self.weight_decay != 0.0;
-        match (
-            clip.is_none(),
-            decay && !self.decouple,
-            decay && self.decouple,
-        ) {
-            (true, false, false) => dispatch(Flagged::<_, true, false, false>(kernel)),
-            (true, true, _) => dispatch(Flagged::<_, true, true, false>(kernel)),
-            (true, false, true) => dispatch(Flagged::<_, true, false, true>(kernel)),
-            (false, false, false) => dispatch(Flagged::<_, false, false, false>(kernel)),
-            (false, true, _) => dispatch(Flagged::<_, false, true, false>(kernel)),
-            (false, false, true) => dispatch(Flagged::<_, false, false, true>(kernel)),
-        }
+        dispatch_flags!(
+            kernel,
+            [
+                clip.is_none(),
+                decay && !self.decouple,
+                decay && self.decouple
+            ]
+        );
     }
 }
 
 struct AdoptKernel<'a, T> {
     grad: GradPrologue<T>,
     decay_factor: T,
-    one_minus_beta1: T,
-    beta2: T,
-    one_minus_beta2: T,
+    moments: Moments<T>,
     eps: T,
     clip: T,
     neg_lr: T,
     tensor: TensorMut<'a, T>,
 }
 
-/// The kernel with its branches resolved at compile time, so each loop body is branch-free.
-struct Flagged<K, const INITIALISE: bool, const COUPLED: bool, const DECOUPLED: bool>(K);
-
-impl<T: Float, const INITIALISE: bool, const COUPLED: bool, const DECOUPLED: bool> Kernel
-    for Flagged<AdoptKernel<'_, T>, INITIALISE, COUPLED, DECOUPLED>
-{
-    type Output = ();
-
+impl<T: Float> FlagKernel for AdoptKernel<'_, T> {
     #[inline(always)]
-    fn run(self) {
-        let k = self.0;
+    fn run<
+        const INITIALISE: bool,
+        const COUPLED: bool,
+        const DECOUPLED: bool,
+        const _UNUSED: bool,
+    >(
+        self,
+    ) {
+        let k = self;
         for tensor in blocks(k.tensor) {
             let TensorMut {
                 param,
@@ -163,10 +157,10 @@ impl<T: Float, const INITIALISE: bool, const COUPLED: bool, const DECOUPLED: boo
                 } else {
                     normed
                 };
-                let m = exp_avg[i].lerp(normed, k.one_minus_beta1);
+                let m = k.moments.first(exp_avg[i], normed);
                 exp_avg[i] = m;
                 param[i] = k.neg_lr.mul_add(m, p);
-                exp_avg_sq[i] = (k.one_minus_beta2 * g).mul_add(g, v * k.beta2);
+                exp_avg_sq[i] = k.moments.second(v, g);
             }
         }
     }

@@ -1,8 +1,10 @@
 //! ASGD, averaged stochastic gradient descent (`torch.optim.ASGD`): SGD with a decaying step
 //! size `eta`, whose running average of the params (`ax`) starts after `t0` steps.
 
-use super::{finite, finite_f32, non_negative_f32, GradPrologue, HyperError, Rule, TensorMut};
-use crate::simd::{dispatch, Kernel};
+use super::{
+    dispatch_flags, finite, finite_f32, non_negative_f32, FlagKernel, GradPrologue, HyperError,
+    Rule, TensorMut,
+};
 use crate::stream::blocks;
 use crate::Float;
 
@@ -93,7 +95,7 @@ impl Rule for Asgd {
 
     type Scalars = AsgdScalars;
 
-    fn scalars(&self, step: u64, scalar_state: &mut [f64]) -> AsgdScalars {
+    fn scalars(&self, step: u64, scalar_state: &mut [f64], _: &[usize]) -> AsgdScalars {
         let current = AsgdScalars {
             eta: scalar_state[0],
             mu: scalar_state[1],
@@ -113,12 +115,7 @@ impl Rule for Asgd {
             tensor,
         };
         // While mu is 1 torch copies the param into ax instead of averaging.
-        match (self.weight_decay != 0.0, scalars.mu != 1.0) {
-            (false, false) => dispatch(Flagged::<_, false, false>(kernel)),
-            (false, true) => dispatch(Flagged::<_, false, true>(kernel)),
-            (true, false) => dispatch(Flagged::<_, true, false>(kernel)),
-            (true, true) => dispatch(Flagged::<_, true, true>(kernel)),
-        }
+        dispatch_flags!(kernel, [self.weight_decay != 0.0, scalars.mu != 1.0]);
     }
 }
 
@@ -130,17 +127,12 @@ struct AsgdKernel<'a, T> {
     tensor: TensorMut<'a, T>,
 }
 
-/// The kernel with its branches resolved at compile time, so each loop body is branch-free.
-struct Flagged<K, const DECAY: bool, const AVERAGE: bool>(K);
-
-impl<T: Float, const DECAY: bool, const AVERAGE: bool> Kernel
-    for Flagged<AsgdKernel<'_, T>, DECAY, AVERAGE>
-{
-    type Output = ();
-
+impl<T: Float> FlagKernel for AsgdKernel<'_, T> {
     #[inline(always)]
-    fn run(self) {
-        let k = self.0;
+    fn run<const DECAY: bool, const AVERAGE: bool, const _UNUSED: bool, const _UNUSED2: bool>(
+        self,
+    ) {
+        let k = self;
         for tensor in blocks(k.tensor) {
             let TensorMut {
                 param,

@@ -66,7 +66,7 @@ impl Rule for Lamb {
 
     type Scalars = LambScalars;
 
-    fn scalars(&self, step: u64, _: &mut [f64]) -> LambScalars {
+    fn scalars(&self, step: u64, _: &mut [f64], _: &[usize]) -> LambScalars {
         let step = step as f64;
         LambScalars {
             bias_correction1: 1.0 - self.beta1.powf(step),

@@ -3,39 +3,13 @@
 //! A rule is its hyperparameters (one value per param group). It names the per-element state
 //! buffers it keeps and updates one tensor, or any contiguous piece of one, in place. Most rules
 //! are element-wise, so the driver may split a tensor anywhere without changing a single bit;
-//! a rule that needs whole tensors (LAMB's per-tensor norms) runs a step's tensors itself.
+//! a rule that needs whole tensors runs a step's tensors itself (LAMB's per-tensor norms), and a
+//! rule may also see each tensor's shape and keep state buffers of shapes of their own
+//! ([`Rule::SHAPED`]: Muon's matrices, Adafactor's row and column factors). Every optimizer
+//! with a Rust update is one of these rules, stepped by the bindings' one engine.
 
-mod adadelta;
-pub mod adafactor;
-mod adagrad;
-mod adam;
-mod adamax;
-mod adopt;
-mod asgd;
-mod lamb;
-mod lion;
-pub mod muon;
-mod nadam;
-mod radam;
-mod rmsprop;
-mod rprop;
-mod schedule_free_adamw;
-mod sgd;
-
-pub use adadelta::Adadelta;
-pub use adagrad::Adagrad;
-pub use adam::{Adam, AdamScalars};
-pub use adamax::Adamax;
-pub use adopt::{Adopt, AdoptScalars};
-pub use asgd::{Asgd, AsgdScalars};
-pub use lamb::{Lamb, LambScalars};
-pub use lion::Lion;
-pub use nadam::{NAdam, NAdamScalars};
-pub use radam::{RAdam, RAdamScalars};
-pub use rmsprop::RMSprop;
-pub use rprop::Rprop;
-pub use schedule_free_adamw::{GroupSchedule, ScheduleFreeAdamW, ScheduleFreeScalars, SwitchPoint};
-pub use sgd::Sgd;
+// One module per file of this directory, and its rule types re-exported (build.rs writes this).
+include!(concat!(env!("OUT_DIR"), "/rules.rs"));
 
 use crate::driver::{self, Work};
 use crate::Float;
@@ -63,6 +37,17 @@ impl<'a, T> TensorMut<'a, T> {
                 "state length differs from param length"
             );
         }
+        TensorMut { param, grad, state }
+    }
+
+    /// A whole tensor of a [`Rule::SHAPED`] rule, whose state buffers have lengths of their own
+    /// (given by [`Rule::state_shape`]). It is never split: its rule's `run` sees it whole.
+    pub fn shaped(param: &'a mut [T], grad: &'a [T], state: [&'a mut [T]; MAX_STATE]) -> Self {
+        assert_eq!(
+            grad.len(),
+            param.len(),
+            "grad length differs from param length"
+        );
         TensorMut { param, grad, state }
     }
 
@@ -124,6 +109,30 @@ pub trait Rule: Copy + Send + Sync + 'static {
     /// Checks the hyperparameters, as torch's constructor does (and also rejects NaN and inf).
     fn validate(&self) -> Result<(), HyperError>;
 
+    /// Whether the rule sees each tensor's shape: its [`scalars`](Rule::scalars) depend on it,
+    /// its state buffers may have shapes of their own ([`state_shape`](Rule::state_shape)), and
+    /// its [`run`](Rule::run) gets each tensor whole. Element-wise rules ignore shapes.
+    const SHAPED: bool = false;
+
+    /// The shape of state buffer `slot` of a param of `shape`, or None where such a param keeps
+    /// no such buffer (Adafactor's `variance` of a matrix). The param's own shape unless
+    /// [`SHAPED`](Rule::SHAPED).
+    fn state_shape(&self, _slot: usize, shape: &[usize]) -> Option<Vec<usize>> {
+        Some(shape.to_vec())
+    }
+
+    /// Why a param of `shape` cannot be optimized, if it cannot: when it is registered, and with
+    /// `stepping` when it is about to take a step (Muon takes matrices only; Adafactor cannot
+    /// step a param without elements).
+    fn check_shape(&self, _shape: &[usize], _stepping: bool) -> Result<(), String> {
+        Ok(())
+    }
+
+    /// Sets the options that torch resolves from the dtype of a group's first param with a grad
+    /// in each step (Adafactor's `eps1=None`), given that dtype's machine epsilon; called once
+    /// per group and step, before any tensor's scalars.
+    fn resolve_dtype(&mut self, _epsilon: f64) {}
+
     /// Names of the per-param scalar state besides the step count (NAdam's `mu_product`,
     /// ASGD's `eta` and `mu`), with torch's names.
     fn scalar_state_names(&self) -> &'static [&'static str] {
@@ -141,8 +150,9 @@ pub trait Rule: Copy + Send + Sync + 'static {
     type Scalars: Copy + Send + Sync;
 
     /// The scalars of a tensor's `step`-th step (1 on its first); advances `scalar_state`
-    /// (in the order of `scalar_state_names`) to after this step.
-    fn scalars(&self, step: u64, scalar_state: &mut [f64]) -> Self::Scalars;
+    /// (in the order of `scalar_state_names`) to after this step. `shape` is the tensor's, which
+    /// only [`SHAPED`](Rule::SHAPED) rules read.
+    fn scalars(&self, step: u64, scalar_state: &mut [f64], shape: &[usize]) -> Self::Scalars;
 
     /// Updates one tensor in place; element-wise rules (those that keep the default [`run`])
     /// also update any contiguous piece of one.
@@ -291,3 +301,95 @@ impl<T: Float> GradPrologue<T> {
         }
     }
 }
+
+/// Adam's moment estimates, the one place their arithmetic lives, shared by Adam, NAdam, RAdam
+/// and ADOPT (Schedule-Free AdamW, Adadelta and RMSprop share the second, [`square_average`];
+/// LAMB keeps the paper's unfused form, Adamax and Lion their own).
+#[derive(Clone, Copy)]
+pub(crate) struct Moments<T> {
+    one_minus_beta1: T,
+    beta2: T,
+    one_minus_beta2: T,
+}
+
+impl<T: Float> Moments<T> {
+    pub(crate) fn new(beta1: f64, beta2: f64) -> Self {
+        Moments {
+            one_minus_beta1: T::from_f64(1.0 - beta1),
+            beta2: T::from_f64(beta2),
+            one_minus_beta2: T::from_f64(1.0 - beta2),
+        }
+    }
+
+    /// torch's `exp_avg.lerp_(grad, 1 - beta1)`.
+    #[inline(always)]
+    pub(crate) fn first(self, exp_avg: T, grad: T) -> T {
+        exp_avg.lerp(grad, self.one_minus_beta1)
+    }
+
+    /// torch's `exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)`.
+    #[inline(always)]
+    pub(crate) fn second(self, exp_avg_sq: T, grad: T) -> T {
+        square_average(exp_avg_sq, grad, self.beta2, self.one_minus_beta2)
+    }
+}
+
+/// A running average of squares, `average * decay + (1 - decay) * grad * grad` as torch's
+/// `mul_(decay).addcmul_(grad, grad, value=1 - decay)` rounds it (one fused multiply-add): Adam's
+/// second moment, Adadelta's and RMSprop's `square_avg`.
+#[inline(always)]
+pub(crate) fn square_average<T: Float>(average: T, grad: T, decay: T, one_minus_decay: T) -> T {
+    (one_minus_decay * grad).mul_add(grad, average * decay)
+}
+
+/// A kernel whose loop has up to four branches that a step's options decide (momentum or not,
+/// coupled or decoupled weight decay, ...): [`dispatch_flags!`] turns the options into the const
+/// parameters of `run`, so each instantiated loop body is branch-free. Flags a kernel does not
+/// use are always false. Implementations mark `run` `#[inline(always)]`, as [`Kernel::run`]:
+/// it is inlined into the `#[target_feature]` wrappers of [`simd::dispatch`] and vectorised with
+/// their features.
+///
+/// [`Kernel::run`]: crate::simd::Kernel::run
+/// [`simd::dispatch`]: crate::simd::dispatch
+pub(crate) trait FlagKernel {
+    fn run<const A: bool, const B: bool, const C: bool, const D: bool>(self);
+}
+
+/// A [`FlagKernel`] with its flags fixed: the [`Kernel`](crate::simd::Kernel) that
+/// [`simd::dispatch`](crate::simd::dispatch) runs.
+pub(crate) struct Flagged<K, const A: bool, const B: bool, const C: bool, const D: bool>(pub K);
+
+impl<K: FlagKernel, const A: bool, const B: bool, const C: bool, const D: bool> crate::simd::Kernel
+    for Flagged<K, A, B, C, D>
+{
+    type Output = ();
+
+    #[inline(always)]
+    fn run(self) {
+        self.0.run::<A, B, C, D>()
+    }
+}
+
+/// `dispatch_flags!(kernel, [a, b])` runs the [`FlagKernel`] `kernel` through
+/// [`simd::dispatch`](crate::simd::dispatch) with `run::<a, b, false, false>`: up to four runtime
+/// bools become const parameters (each combination is one instantiation of the loop).
+macro_rules! dispatch_flags {
+    ($kernel:expr, [$($flag:expr),* $(,)?]) => {{
+        let kernel = $kernel;
+        $crate::rules::dispatch_flags!(@next kernel [] $($flag),*)
+    }};
+    (@next $kernel:ident [$a:tt $b:tt $c:tt $d:tt]) => {
+        $crate::simd::dispatch($crate::rules::Flagged::<_, $a, $b, $c, $d>($kernel))
+    };
+    (@next $kernel:ident [$($done:tt)*]) => {
+        $crate::rules::dispatch_flags!(@next $kernel [$($done)* false])
+    };
+    (@next $kernel:ident [$($done:tt)*] $flag:expr $(, $rest:expr)*) => {
+        if $flag {
+            $crate::rules::dispatch_flags!(@next $kernel [$($done)* true] $($rest),*)
+        } else {
+            $crate::rules::dispatch_flags!(@next $kernel [$($done)* false] $($rest),*)
+        }
+    };
+}
+pub(crate) use dispatch_flags;

@@ -1,11 +1,13 @@
 //! Muon (`torch.optim.Muon`): momentum, then the update orthogonalised by Newton-Schulz, with
 //! decoupled weight decay and a learning rate scaled by the matrix's shape.
 //!
-//! Muon is not an element-wise rule (orthogonalising needs the whole matrix), so it does not
-//! implement [`Rule`](super::Rule) or go through the driver: [`step`] runs each matrix's update
-//! whole, the matrices in parallel on the pool and each product on the pool's threads.
+//! Muon is not an element-wise rule (orthogonalising needs the whole matrix): it is a
+//! [`Rule::SHAPED`] rule whose [`Rule::run`] runs each matrix's update whole, the matrices in
+//! parallel on the pool and each product on the pool's threads ([`step`] does the same for
+//! matrices of both dtypes at once).
 
-use super::{finite, non_negative_f32, HyperError};
+use super::{finite, non_negative_f32, HyperError, Rule, TensorMut};
+use crate::driver;
 use crate::newton_schulz::{self, NewtonSchulz, MAX_STEPS};
 use crate::{pool, Float};
 
@@ -108,7 +110,7 @@ impl Muon {
 
     /// One matrix's step, in place (torch's `_single_tensor_muon` body). The momentum and the
     /// param update run in the param's dtype; the orthogonalisation in float32.
-    pub fn update<T: Float>(&self, matrix: Matrix<'_, T>, parallel: bool) {
+    pub fn update_matrix<T: Float>(&self, matrix: Matrix<'_, T>, parallel: bool) {
         let Matrix {
             param,
             grad,
@@ -194,15 +196,15 @@ pub enum Work<'a> {
 impl Work<'_> {
     fn cost(&self) -> usize {
         match self {
-            Work::F32(muon, m) => muon.ns_steps.max(1) * m.cost(),
-            Work::F64(muon, m) => muon.ns_steps.max(1) * m.cost(),
+            Work::F32(muon, m) => muon.cost(m),
+            Work::F64(muon, m) => muon.cost(m),
         }
     }
 
     fn run(self, parallel: bool) {
         match self {
-            Work::F32(muon, matrix) => muon.update(matrix, parallel),
-            Work::F64(muon, matrix) => muon.update(matrix, parallel),
+            Work::F32(muon, matrix) => muon.update_matrix(matrix, parallel),
+            Work::F64(muon, matrix) => muon.update_matrix(matrix, parallel),
         }
     }
 }
@@ -216,4 +218,69 @@ const PARALLEL_MIN: usize = 1 << 22;
 pub fn step(work: Vec<Work<'_>>) {
     let total: usize = work.iter().map(Work::cost).sum();
     pool::for_each(work, total < PARALLEL_MIN, Work::run);
+}
+
+impl Muon {
+    /// What scheduling weighs a matrix's step by.
+    fn cost<T>(&self, matrix: &Matrix<'_, T>) -> usize {
+        self.ns_steps.max(1) * matrix.cost()
+    }
+}
+
+/// The shape of the tensors Muon steps: the rows and columns of a matrix.
+pub type MatrixShape = (usize, usize);
+
+impl Rule for Muon {
+    fn state_names(&self) -> &'static [&'static str] {
+        &["momentum_buffer"]
+    }
+
+    fn validate(&self) -> Result<(), HyperError> {
+        Muon::validate(self)
+    }
+
+    const SHAPED: bool = true;
+
+    fn check_shape(&self, shape: &[usize], _stepping: bool) -> Result<(), String> {
+        if shape.len() == 2 {
+            Ok(())
+        } else {
+            Err(
+                "Muon only supports 2D parameters (matrices); optimize biases, embeddings and \
+                 other params with another optimizer, such as AdamW"
+                    .into(),
+            )
+        }
+    }
+
+    type Scalars = MatrixShape;
+
+    fn scalars(&self, _step: u64, _: &mut [f64], shape: &[usize]) -> MatrixShape {
+        (shape[0], shape[1])
+    }
+
+    /// One matrix's step on the calling thread.
+    fn update<T: Float>(&self, &(rows, cols): &MatrixShape, tensor: TensorMut<'_, T>) {
+        self.update_matrix(matrix_of(rows, cols, tensor), false);
+    }
+
+    fn run<T: Float>(work: Vec<driver::Work<'_, Self, T>>) {
+        let work: Vec<(Muon, Matrix<'_, T>)> = work
+            .into_iter()
+            .map(|w| (w.rule, matrix_of(w.scalars.0, w.scalars.1, w.tensor)))
+            .collect();
+        let total: usize = work.iter().map(|(muon, m)| muon.cost(m)).sum();
+        pool::for_each(work, total < PARALLEL_MIN, |(muon, matrix), parallel| {
+            muon.update_matrix(matrix, parallel)
+        });
+    }
+}
+
+fn matrix_of<T>(rows: usize, cols: usize, tensor: TensorMut<'_, T>) -> Matrix<'_, T> {
+    let TensorMut {
+        param,
+        grad,
+        state: [momentum_buffer, _, _],
+    } = tensor;
+    Matrix::new(param, grad, momentum_buffer, rows, cols)
 }

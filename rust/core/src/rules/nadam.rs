@@ -1,9 +1,9 @@
 //! NAdam, Adam with Nesterov momentum and momentum decay (`torch.optim.NAdam`).
 
 use super::{
-    non_negative, non_negative_f32, unit_interval, GradPrologue, HyperError, Rule, TensorMut,
+    dispatch_flags, non_negative, non_negative_f32, unit_interval, FlagKernel, GradPrologue,
+    HyperError, Moments, Rule, TensorMut,
 };
-use crate::simd::{dispatch, Kernel};
 use crate::stream::blocks;
 use crate::Float;
 
@@ -67,7 +67,7 @@ impl Rule for NAdam {
 
     type Scalars = NAdamScalars;
 
-    fn scalars(&self, step: u64, scalar_state: &mut [f64]) -> NAdamScalars {
+    fn scalars(&self, step: u64, scalar_state: &mut [f64], _: &[usize]) -> NAdamScalars {
         let step = step as f64;
         let mu = self.beta1 * (1.0 - 0.5 * 0.96f64.powf(step * self.momentum_decay));
         let mu_next = self.beta1 * (1.0 - 0.5 * 0.96f64.powf((step + 1.0) * self.momentum_decay));
@@ -86,9 +86,7 @@ impl Rule for NAdam {
         let kernel = NAdamKernel {
             grad: GradPrologue::new(self.maximize, self.weight_decay),
             decay_factor: T::from_f64(1.0 - self.lr * self.weight_decay),
-            one_minus_beta1: T::from_f64(1.0 - self.beta1),
-            beta2: T::from_f64(self.beta2),
-            one_minus_beta2: T::from_f64(1.0 - self.beta2),
+            moments: Moments::new(self.beta1, self.beta2),
             bias_correction2: T::from_f64(scalars.bias_correction2),
             eps: T::from_f64(self.eps),
             grad_coefficient: T::from_f64(scalars.grad_coefficient),
@@ -96,23 +94,20 @@ impl Rule for NAdam {
             tensor,
         };
         let decay = self.weight_decay != 0.0;
-        match (
-            decay && !self.decoupled_weight_decay,
-            decay && self.decoupled_weight_decay,
-        ) {
-            (false, false) => dispatch(Flagged::<_, false, false>(kernel)),
-            (true, _) => dispatch(Flagged::<_, true, false>(kernel)),
-            (false, true) => dispatch(Flagged::<_, false, true>(kernel)),
-        }
+        dispatch_flags!(
+            kernel,
+            [
+                decay && !self.decoupled_weight_decay,
+                decay && self.decoupled_weight_decay
+            ]
+        );
     }
 }
 
 struct NAdamKernel<'a, T> {
     grad: GradPrologue<T>,
     decay_factor: T,
-    one_minus_beta1: T,
-    beta2: T,
-    one_minus_beta2: T,
+    moments: Moments<T>,
     bias_correction2: T,
     eps: T,
     grad_coefficient: T,
@@ -120,17 +115,17 @@ struct NAdamKernel<'a, T> {
     tensor: TensorMut<'a, T>,
 }
 
-/// The kernel with its branches resolved at compile time, so each loop body is branch-free.
-struct Flagged<K, const COUPLED: bool, const DECOUPLED: bool>(K);
-
-impl<T: Float, const COUPLED: bool, const DECOUPLED: bool> Kernel
-    for Flagged<NAdamKernel<'_, T>, COUPLED, DECOUPLED>
-{
-    type Output = ();
-
+impl<T: Float> FlagKernel for NAdamKernel<'_, T> {
     #[inline(always)]
-    fn run(self) {
-        let k = self.0;
+    fn run<
+        const COUPLED: bool,
+        const DECOUPLED: bool,
+        const _UNUSED: bool,
+        const _UNUSED2: bool,
+    >(
+        self,
+    ) {
+        let k = self;
         for tensor in blocks(k.tensor) {
             let TensorMut {
                 param,
@@ -145,9 +140,8 @@ impl<T: Float, const COUPLED: bool, const DECOUPLED: bool> Kernel
                 if DECOUPLED {
                     p = p * k.decay_factor;
                 }
-                let m = exp_avg[i].lerp(g, k.one_minus_beta1);
-                // exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
-                let v = (k.one_minus_beta2 * g).mul_add(g, exp_avg_sq[i] * k.beta2);
+                let m = k.moments.first(exp_avg[i], g);
+                let v = k.moments.second(exp_avg_sq[i], g);
                 exp_avg[i] = m;
                 exp_avg_sq[i] = v;
                 let denom = (v / k.bias_correction2).sqrt() + k.eps;

@@ -1,8 +1,10 @@
 //! RAdam, Adam with a rectified adaptive learning rate (`torch.optim.RAdam`): while the
 //! variance estimate is unreliable (rho_t <= 5) the step is plain bias-corrected momentum.
 
-use super::{non_negative_f32, unit_interval, GradPrologue, HyperError, Rule, TensorMut};
-use crate::simd::{dispatch, Kernel};
+use super::{
+    dispatch_flags, non_negative_f32, unit_interval, FlagKernel, GradPrologue, HyperError, Moments,
+    Rule, TensorMut,
+};
 use crate::stream::blocks;
 use crate::Float;
 
@@ -55,7 +57,7 @@ impl Rule for RAdam {
 
     type Scalars = RAdamScalars;
 
-    fn scalars(&self, step: u64, _: &mut [f64]) -> RAdamScalars {
+    fn scalars(&self, step: u64, _: &mut [f64], _: &[usize]) -> RAdamScalars {
         let step = step as f64;
         let bias_correction2 = 1.0 - self.beta2.powf(step);
         let rho_inf = 2.0 / (1.0 - self.beta2) - 1.0;
@@ -75,9 +77,7 @@ impl Rule for RAdam {
         let kernel = RAdamKernel {
             grad: GradPrologue::new(self.maximize, self.weight_decay),
             decay_factor: T::from_f64(1.0 - self.lr * self.weight_decay),
-            one_minus_beta1: T::from_f64(1.0 - self.beta1),
-            beta2: T::from_f64(self.beta2),
-            one_minus_beta2: T::from_f64(1.0 - self.beta2),
+            moments: Moments::new(self.beta1, self.beta2),
             bias_correction1: T::from_f64(scalars.bias_correction1),
             bias_correction2_sqrt: T::from_f64(scalars.bias_correction2_sqrt),
             eps: T::from_f64(self.eps),
@@ -88,23 +88,14 @@ impl Rule for RAdam {
         let decay = self.weight_decay != 0.0;
         let coupled = decay && !self.decoupled_weight_decay;
         let decoupled = decay && self.decoupled_weight_decay;
-        match (scalars.rect.is_some(), coupled, decoupled) {
-            (false, false, false) => dispatch(Flagged::<_, false, false, false>(kernel)),
-            (false, true, _) => dispatch(Flagged::<_, false, true, false>(kernel)),
-            (false, false, true) => dispatch(Flagged::<_, false, false, true>(kernel)),
-            (true, false, false) => dispatch(Flagged::<_, true, false, false>(kernel)),
-            (true, true, _) => dispatch(Flagged::<_, true, true, false>(kernel)),
-            (true, false, true) => dispatch(Flagged::<_, true, false, true>(kernel)),
-        }
+        dispatch_flags!(kernel, [scalars.rect.is_some(), coupled, decoupled]);
     }
 }
 
 struct RAdamKernel<'a, T> {
     grad: GradPrologue<T>,
     decay_factor: T,
-    one_minus_beta1: T,
-    beta2: T,
-    one_minus_beta2: T,
+    moments: Moments<T>,
     bias_correction1: T,
     bias_correction2_sqrt: T,
     eps: T,
@@ -113,17 +104,17 @@ struct RAdamKernel<'a, T> {
     tensor: TensorMut<'a, T>,
 }
 
-/// The kernel with its branches resolved at compile time, so each loop body is branch-free.
-struct Flagged<K, const RECTIFIED: bool, const COUPLED: bool, const DECOUPLED: bool>(K);
-
-impl<T: Float, const RECTIFIED: bool, const COUPLED: bool, const DECOUPLED: bool> Kernel
-    for Flagged<RAdamKernel<'_, T>, RECTIFIED, COUPLED, DECOUPLED>
-{
-    type Output = ();
-
+impl<T: Float> FlagKernel for RAdamKernel<'_, T> {
     #[inline(always)]
-    fn run(self) {
-        let k = self.0;
+    fn run<
+        const RECTIFIED: bool,
+        const COUPLED: bool,
+        const DECOUPLED: bool,
+        const _UNUSED: bool,
+    >(
+        self,
+    ) {
+        let k = self;
         for tensor in blocks(k.tensor) {
             let TensorMut {
                 param,
@@ -138,9 +129,8 @@ impl<T: Float, const RECTIFIED: bool, const COUPLED: bool, const DECOUPLED: bool
                 if DECOUPLED {
                     p = p * k.decay_factor;
                 }
-                let m = exp_avg[i].lerp(g, k.one_minus_beta1);
-                // exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
-                let v = (k.one_minus_beta2 * g).mul_add(g, exp_avg_sq[i] * k.beta2);
+                let m = k.moments.first(exp_avg[i], g);
+                let v = k.moments.second(exp_avg_sq[i], g);
                 exp_avg[i] = m;
                 exp_avg_sq[i] = v;
                 let update = if RECTIFIED {

@@ -1,7 +1,9 @@
 //! RMSprop, optionally centered and with momentum (`torch.optim.RMSprop`).
 
-use super::{non_negative_f32, GradPrologue, HyperError, Rule, TensorMut};
-use crate::simd::{dispatch, Kernel};
+use super::{
+    dispatch_flags, non_negative_f32, square_average, FlagKernel, GradPrologue, HyperError, Rule,
+    TensorMut,
+};
 use crate::stream::blocks;
 use crate::Float;
 
@@ -52,7 +54,7 @@ impl Rule for RMSprop {
 
     type Scalars = ();
 
-    fn scalars(&self, _step: u64, _: &mut [f64]) {}
+    fn scalars(&self, _step: u64, _: &mut [f64], _: &[usize]) {}
 
     fn update<T: Float>(&self, _: &(), tensor: TensorMut<'_, T>) {
         let TensorMut {
@@ -78,16 +80,10 @@ impl Rule for RMSprop {
                 state: [square_avg, momentum_buffer, grad_avg],
             },
         };
-        match (self.momentum > 0.0, self.centered, self.weight_decay != 0.0) {
-            (false, false, false) => dispatch(Flagged::<_, false, false, false>(kernel)),
-            (false, false, true) => dispatch(Flagged::<_, false, false, true>(kernel)),
-            (false, true, false) => dispatch(Flagged::<_, false, true, false>(kernel)),
-            (false, true, true) => dispatch(Flagged::<_, false, true, true>(kernel)),
-            (true, false, false) => dispatch(Flagged::<_, true, false, false>(kernel)),
-            (true, false, true) => dispatch(Flagged::<_, true, false, true>(kernel)),
-            (true, true, false) => dispatch(Flagged::<_, true, true, false>(kernel)),
-            (true, true, true) => dispatch(Flagged::<_, true, true, true>(kernel)),
-        }
+        dispatch_flags!(
+            kernel,
+            [self.momentum > 0.0, self.centered, self.weight_decay != 0.0]
+        );
     }
 }
 
@@ -101,17 +97,12 @@ struct RMSpropKernel<'a, T> {
     tensor: TensorMut<'a, T>,
 }
 
-/// The kernel with its branches resolved at compile time, so each loop body is branch-free.
-struct Flagged<K, const MOMENTUM: bool, const CENTERED: bool, const DECAY: bool>(K);
-
-impl<T: Float, const MOMENTUM: bool, const CENTERED: bool, const DECAY: bool> Kernel
-    for Flagged<RMSpropKernel<'_, T>, MOMENTUM, CENTERED, DECAY>
-{
-    type Output = ();
-
+impl<T: Float> FlagKernel for RMSpropKernel<'_, T> {
     #[inline(always)]
-    fn run(self) {
-        let k = self.0;
+    fn run<const MOMENTUM: bool, const CENTERED: bool, const DECAY: bool, const _UNUSED: bool>(
+        self,
+    ) {
+        let k = self;
         for tensor in blocks(k.tensor) {
             let TensorMut {
                 param,
@@ -134,7 +125,7 @@ impl<T: Float, const MOMENTUM: bool, const CENTERED: bool, const DECAY: bool> Ke
                 let p = param[i];
                 let g = k.grad.apply::<DECAY>(grad[i], p);
                 // square_avg.mul_(alpha).addcmul_(grad, grad, value=1 - alpha)
-                let sq = (k.one_minus_alpha * g).mul_add(g, square_avg[i] * k.alpha);
+                let sq = square_average(square_avg[i], g, k.alpha, k.one_minus_alpha);
                 square_avg[i] = sq;
                 let avg = if CENTERED {
                     let ga = grad_avg[i].lerp(g, k.one_minus_alpha);

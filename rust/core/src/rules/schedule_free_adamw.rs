@@ -11,7 +11,10 @@
 //! ([`GroupSchedule`]) lives in the group dict and advances once per step, also for params that
 //! had no grad.
 
-use super::{finite, non_negative, non_negative_f32, unit_interval, HyperError, Rule, TensorMut};
+use super::{
+    dispatch_flags, finite, non_negative, non_negative_f32, square_average, unit_interval,
+    FlagKernel, HyperError, Rule, TensorMut,
+};
 use crate::simd::{dispatch, Kernel};
 use crate::stream::blocks;
 use crate::Float;
@@ -161,7 +164,7 @@ impl Rule for ScheduleFreeAdamW {
 
     type Scalars = ScheduleFreeScalars;
 
-    fn scalars(&self, step: u64, _: &mut [f64]) -> ScheduleFreeScalars {
+    fn scalars(&self, step: u64, _: &mut [f64], _: &[usize]) -> ScheduleFreeScalars {
         ScheduleFreeScalars {
             first: step == 1,
             ..self.schedule()
@@ -184,12 +187,7 @@ impl Rule for ScheduleFreeAdamW {
             lr: T::from_f64(scalars.lr),
             tensor,
         };
-        match (scalars.first, self.weight_decay != 0.0) {
-            (false, false) => dispatch(Flagged::<_, false, false>(kernel)),
-            (false, true) => dispatch(Flagged::<_, false, true>(kernel)),
-            (true, false) => dispatch(Flagged::<_, true, false>(kernel)),
-            (true, true) => dispatch(Flagged::<_, true, true>(kernel)),
-        }
+        dispatch_flags!(kernel, [scalars.first, self.weight_decay != 0.0]);
     }
 }
 
@@ -206,17 +204,10 @@ struct StepKernel<'a, T> {
     tensor: TensorMut<'a, T>,
 }
 
-/// The kernel with its branches resolved at compile time, so each loop body is branch-free.
-struct Flagged<K, const FIRST: bool, const DECAY: bool>(K);
-
-impl<T: Float, const FIRST: bool, const DECAY: bool> Kernel
-    for Flagged<StepKernel<'_, T>, FIRST, DECAY>
-{
-    type Output = ();
-
+impl<T: Float> FlagKernel for StepKernel<'_, T> {
     #[inline(always)]
-    fn run(self) {
-        let k = self.0;
+    fn run<const FIRST: bool, const DECAY: bool, const _UNUSED: bool, const _UNUSED2: bool>(self) {
+        let k = self;
         for tensor in blocks(k.tensor) {
             let TensorMut {
                 param,
@@ -230,7 +221,7 @@ impl<T: Float, const FIRST: bool, const DECAY: bool> Kernel
                 let z_i = if FIRST { y } else { z[i] };
                 let g = grad[i] * k.sign;
                 // exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
-                let v = (k.one_minus_beta2 * g).mul_add(g, exp_avg_sq[i] * k.beta2);
+                let v = square_average(exp_avg_sq[i], g, k.beta2, k.one_minus_beta2);
                 exp_avg_sq[i] = v;
                 let denom = (v / k.bias_correction2).sqrt() + k.eps;
                 let normalised = if DECAY {
@@ -265,7 +256,7 @@ impl Rule for SwitchPoint {
 
     type Scalars = ();
 
-    fn scalars(&self, _step: u64, _: &mut [f64]) {}
+    fn scalars(&self, _step: u64, _: &mut [f64], _: &[usize]) {}
 
     fn update<T: Float>(&self, _: &(), tensor: TensorMut<'_, T>) {
         dispatch(SwitchKernel {

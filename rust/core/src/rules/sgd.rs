@@ -1,7 +1,9 @@
 //! Stochastic gradient descent with momentum, dampening and Nesterov (`torch.optim.SGD`).
 
-use super::{finite_f32, non_negative_f32, GradPrologue, HyperError, Rule, TensorMut};
-use crate::simd::{dispatch, Kernel};
+use super::{
+    dispatch_flags, finite_f32, non_negative_f32, FlagKernel, GradPrologue, HyperError, Rule,
+    TensorMut,
+};
 use crate::stream::blocks;
 use crate::Float;
 
@@ -56,7 +58,7 @@ impl Rule for Sgd {
     /// Whether this is the tensor's first step, which starts the momentum buffer.
     type Scalars = bool;
 
-    fn scalars(&self, step: u64, _: &mut [f64]) -> bool {
+    fn scalars(&self, step: u64, _: &mut [f64], _: &[usize]) -> bool {
         step == 1
     }
 
@@ -68,24 +70,17 @@ impl Rule for Sgd {
             neg_lr: T::from_f64(-self.lr),
             tensor,
         };
-        let decay = self.weight_decay != 0.0;
-        if self.momentum == 0.0 {
-            return match decay {
-                false => dispatch(kernel.flags::<false, false, false, false>()),
-                true => dispatch(kernel.flags::<false, false, false, true>()),
-            };
-        }
+        let momentum = self.momentum != 0.0;
         // torch starts the momentum buffer as a copy of the first gradient.
-        match (first, self.nesterov, decay) {
-            (false, false, false) => dispatch(kernel.flags::<true, false, false, false>()),
-            (false, false, true) => dispatch(kernel.flags::<true, false, false, true>()),
-            (false, true, false) => dispatch(kernel.flags::<true, false, true, false>()),
-            (false, true, true) => dispatch(kernel.flags::<true, false, true, true>()),
-            (true, false, false) => dispatch(kernel.flags::<true, true, false, false>()),
-            (true, false, true) => dispatch(kernel.flags::<true, true, false, true>()),
-            (true, true, false) => dispatch(kernel.flags::<true, true, true, false>()),
-            (true, true, true) => dispatch(kernel.flags::<true, true, true, true>()),
-        }
+        dispatch_flags!(
+            kernel,
+            [
+                momentum,
+                momentum && first,
+                momentum && self.nesterov,
+                self.weight_decay != 0.0
+            ]
+        );
     }
 }
 
@@ -97,32 +92,10 @@ struct SgdKernel<'a, T> {
     tensor: TensorMut<'a, T>,
 }
 
-impl<'a, T> SgdKernel<'a, T> {
-    fn flags<const MOMENTUM: bool, const FIRST: bool, const NESTEROV: bool, const DECAY: bool>(
-        self,
-    ) -> Flagged<Self, MOMENTUM, FIRST, NESTEROV, DECAY> {
-        Flagged(self)
-    }
-}
-
-/// The kernel with its branches resolved at compile time, so each loop body is branch-free.
-struct Flagged<K, const MOMENTUM: bool, const FIRST: bool, const NESTEROV: bool, const DECAY: bool>(
-    K,
-);
-
-impl<
-        T: Float,
-        const MOMENTUM: bool,
-        const FIRST: bool,
-        const NESTEROV: bool,
-        const DECAY: bool,
-    > Kernel for Flagged<SgdKernel<'_, T>, MOMENTUM, FIRST, NESTEROV, DECAY>
-{
-    type Output = ();
-
+impl<T: Float> FlagKernel for SgdKernel<'_, T> {
     #[inline(always)]
-    fn run(self) {
-        let k = self.0;
+    fn run<const MOMENTUM: bool, const FIRST: bool, const NESTEROV: bool, const DECAY: bool>(self) {
+        let k = self;
         for tensor in blocks(k.tensor) {
             let TensorMut {
                 param,

@@ -4,7 +4,7 @@
 
 use crate::engine::{engine_class, get_bool, get_f64, get_pair, group_rule, FromGroup};
 use crate::errors::invalid_hyperparameter;
-use optrs_core::rules::{GroupSchedule, ScheduleFreeAdamW};
+use optrs_core::rules::schedule_free_adamw::{GroupSchedule, ScheduleFreeAdamW};
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyString};
