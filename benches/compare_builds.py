@@ -5,7 +5,8 @@ then ``python benches/compare_builds.py BEFORE_DIR AFTER_DIR --level avx512 --ro
 build runs in a worker process of its own (both are ``optrs``); the driver asks them in turn for a
 round of steps, so drifting load on a shared machine hits both alike, and reports each case's
 median time and the median of the per-round after/before ratios. Cases: Adam, RMSprop and SGD
-(momentum 0.9, weight decay 1e-4) on 1 x 16,777,216 and 200 x 4,096 float32 params.
+(momentum 0.9, weight decay 1e-4) on 1 x 16,777,216 and 200 x 4,096 float32 params; `--optimizers
+LAMB,Adafactor` names others (any `optrs.optim` class, with its defaults).
 """
 
 from __future__ import annotations
@@ -29,9 +30,10 @@ made = {}
 for line in sys.stdin:
     name, size, count, steps = line.split()
     if (name, size, count) not in made:
-        params = [rng.standard_normal(int(size)).astype(np.float32) for _ in range(int(count))]
-        grads = [rng.standard_normal(int(size)).astype(np.float32) for _ in range(int(count))]
-        cls, options = OPTIONS[name]
+        shape = (int(size) // 1024, 1024) if int(size) >= 1 << 20 and name == "Adafactor" else (int(size),)
+        params = [rng.standard_normal(shape).astype(np.float32) for _ in range(int(count))]
+        grads = [rng.standard_normal(shape).astype(np.float32) for _ in range(int(count))]
+        cls, options = OPTIONS.get(name, (getattr(optrs.optim, name), {}))
         opt = cls(params, **options)
         opt.step(grads)
         made[(name, size, count)] = opt, grads
@@ -44,8 +46,7 @@ for line in sys.stdin:
     print(json.dumps(sorted(times)[len(times) // 2]), flush=True)
 """
 
-CASES = [("Adam", 16_777_216, 1, 10), ("RMSprop", 16_777_216, 1, 10), ("SGD", 16_777_216, 1, 10),
-         ("Adam", 4096, 200, 50), ("RMSprop", 4096, 200, 50), ("SGD", 4096, 200, 50)]
+SIZES = [(16_777_216, 1, 10), (4096, 200, 50)]  # elements per param, params, steps per round
 
 
 def main() -> None:
@@ -54,13 +55,17 @@ def main() -> None:
     parser.add_argument("after", help="directory holding the second build's optrs package")
     parser.add_argument("--level", default="detected", help="baseline, avx2, avx512 or detected")
     parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--optimizers", default="Adam,RMSprop,SGD", help="comma-separated optrs.optim names")
     args = parser.parse_args()
+    names = args.optimizers.split(",")
     workers = {}
     for build, path in (("before", args.before), ("after", args.after)):
         env = dict(os.environ, PYTHONPATH=os.path.abspath(path))
         workers[build] = subprocess.Popen([sys.executable, "-c", WORKER, args.level], stdin=subprocess.PIPE,
                                           stdout=subprocess.PIPE, text=True, env=env)
-    cases = CASES if args.level != "baseline" else [(n, s, c, max(3, k // 3)) for n, s, c, k in CASES]
+    cases = [(name, size, count, steps) for size, count, steps in SIZES for name in names]
+    if args.level == "baseline":
+        cases = [(n, s, c, max(3, k // 3)) for n, s, c, k in cases]
     times: dict[tuple[str, int, int], dict[str, list[float]]] = {}
     for round_index in range(args.rounds):
         for name, size, count, steps in cases:

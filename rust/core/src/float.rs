@@ -44,6 +44,11 @@ pub trait Float:
     /// `b.addcmul(t1, a, value=v)` with `self = v * t1`, as its AVX2/AVX-512 kernels compute them.
     fn mul_add(self, a: Self, b: Self) -> Self;
 
+    /// A buffer of this type that a kernel may hold for the length of one call and that keeps its
+    /// memory between calls (LAMB's directions: see `rules/lamb.rs`), so a big step neither
+    /// zero-fills nor faults in fresh pages every time.
+    fn scratch() -> &'static std::sync::Mutex<Vec<Self>>;
+
     /// `torch.maximum`: NaN in either operand gives NaN (unlike `f32::max`, which drops it).
     #[inline(always)]
     fn maximum(self, other: Self) -> Self {
@@ -102,6 +107,10 @@ macro_rules! impl_float {
             #[inline(always)]
             fn mul_add(self, a: Self, b: Self) -> Self {
                 <$t>::mul_add(self, a, b)
+            }
+            fn scratch() -> &'static std::sync::Mutex<Vec<Self>> {
+                static SCRATCH: std::sync::Mutex<Vec<$t>> = std::sync::Mutex::new(Vec::new());
+                &SCRATCH
             }
         }
     };
