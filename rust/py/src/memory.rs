@@ -50,7 +50,9 @@ fn reason_to_leave_alone() -> Option<String> {
         }
     }
     let tunables = var("GLIBC_TUNABLES").unwrap_or_default();
-    if tunables.contains("glibc.malloc.trim_threshold") || tunables.contains("glibc.malloc.mmap_threshold") {
+    if tunables.contains("glibc.malloc.trim_threshold")
+        || tunables.contains("glibc.malloc.mmap_threshold")
+    {
         return Some("GLIBC_TUNABLES sets malloc thresholds, so glibc follows them".into());
     }
     None
